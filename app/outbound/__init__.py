@@ -1,0 +1,291 @@
+"""The one outbound HTTP client (DESIGN rule 3).
+
+Every call any connector type makes goes through `OutboundClient.request`, which enforces the
+allowed-hosts list (on every redirect too), connect/read timeouts, the response-size cap, the TLS
+verification mode with custom CA files, and the proxy settings, and records what was sent in the
+execution's trace with secret values masked.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InsecureRequestWarning
+
+from app.outbound.trace import Exchange, Trace
+from app.settings import OutboundSettings
+
+__all__ = [
+    "OutboundClient",
+    "OutboundError",
+    "OutboundResponse",
+    "Exchange",
+    "Trace",
+    "host_allowed",
+]
+
+
+class OutboundError(Exception):
+    """A call that produced no usable HTTP response. `code` is a short machine-readable kind."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
+    host = (host or "").lower().rstrip(".")
+    return "*" in allowed or any(host == a.lower().rstrip(".") for a in allowed)
+
+
+def check_url(url: str, allowed: tuple[str, ...]) -> str:
+    """Return the URL's host if the URL is an absolute http(s) URL to an allowed host."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise OutboundError("invalid_url", f'unable to parse url "{url}": {exc}') from exc
+    if parts.scheme not in ("http", "https") or not host:
+        raise OutboundError("invalid_url", f'unable to parse url "{url}": must be an http(s) URL with a host')
+    if not host_allowed(host, allowed):
+        raise OutboundError(
+            "host_not_allowed",
+            f'target hostname "{host}" is not in the allowed hosts list ([outbound] allowed_hosts)',
+        )
+    return host
+
+
+class _TLSAdapter(HTTPAdapter):
+    """Carries an SSL context built for the verification mode and custom CA files."""
+
+    def __init__(self, ssl_context: ssl.SSLContext | None, **kwargs):
+        self._ssl_context = ssl_context
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args, **kwargs):
+        if self._ssl_context is not None:
+            kwargs["ssl_context"] = self._ssl_context
+        super().init_poolmanager(*args, **kwargs)
+
+    def proxy_manager_for(self, proxy, **kwargs):
+        if self._ssl_context is not None:
+            kwargs["ssl_context"] = self._ssl_context
+        return super().proxy_manager_for(proxy, **kwargs)
+
+
+def _ssl_context(settings: OutboundSettings) -> ssl.SSLContext | None:
+    mode = settings.tls.verification_mode
+    if mode == "none":
+        return None
+    if mode == "full" and not settings.tls.ca_files:
+        return None  # requests' default: certifi bundle, hostname checked
+    ctx = ssl.create_default_context()
+    import certifi
+
+    ctx.load_verify_locations(cafile=certifi.where())
+    for ca in settings.tls.ca_files:
+        ctx.load_verify_locations(cafile=ca)
+    if mode == "certificate":
+        ctx.check_hostname = False  # chain verified, host name not
+    return ctx
+
+
+@dataclass
+class OutboundResponse:
+    status_code: int
+    reason: str
+    headers: requests.structures.CaseInsensitiveDict
+    url: str
+    elapsed_ms: float
+    _raw: requests.Response = field(repr=False)
+    _cap: int = field(repr=False)
+    _exchange: Exchange | None = field(repr=False, default=None)
+    _content: bytes | None = field(repr=False, default=None)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    @property
+    def content(self) -> bytes:
+        if self._content is None:
+            self._content = b"".join(self.iter_bytes())
+        return self._content
+
+    @property
+    def text(self) -> str:
+        return self.content.decode(self._raw.encoding or "utf-8", errors="replace")
+
+    def json(self):
+        import json
+
+        return json.loads(self.content)
+
+    def iter_bytes(self, chunk_size: int = 8192) -> Iterator[bytes]:
+        """Yield the body as it arrives, failing once it passes the response cap."""
+        received = 0
+        kept: list[bytes] = []
+        try:
+            for chunk in self._raw.iter_content(chunk_size=chunk_size):
+                received += len(chunk)
+                if received > self._cap:
+                    raise OutboundError(
+                        "response_too_large",
+                        f"response body exceeds the maximum size of {self._cap} bytes "
+                        "([outbound] max_response_bytes)",
+                    )
+                kept.append(chunk)
+                yield chunk
+        except requests.exceptions.RequestException as exc:
+            raise _translate(exc, self._raw.url) from exc
+        finally:
+            self._raw.close()
+            if self._exchange is not None:
+                self._exchange.record_body(b"".join(kept), received)
+
+
+def _translate(exc: requests.exceptions.RequestException, url: str) -> OutboundError:
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return OutboundError("connect_timeout", f"connection to {_origin(url)} timed out")
+    if isinstance(exc, requests.exceptions.ReadTimeout) or "Read timed out" in str(exc):
+        return OutboundError("read_timeout", f"{_origin(url)} did not answer in time (read timeout)")
+    if isinstance(exc, requests.exceptions.SSLError):
+        return OutboundError("tls_error", f"TLS handshake with {_origin(url)} failed: {_root_cause(exc)}")
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return OutboundError("proxy_error", f"proxy refused or failed the request: {_root_cause(exc)}")
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        cause = _root_cause(exc)
+        if "refused" in cause.lower():
+            return OutboundError("connection_refused", f"connection to {_origin(url)} was refused")
+        return OutboundError("connection_failed", f"could not connect to {_origin(url)}: {cause}")
+    return OutboundError("request_failed", f"request to {_origin(url)} failed: {_root_cause(exc)}")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+
+
+def _root_cause(exc: BaseException) -> str:
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__
+    if exc.args and hasattr(exc.args[-1], "reason"):
+        exc = exc.args[-1].reason
+    return str(exc)
+
+
+class OutboundClient:
+    """Thread-safe; one per app. `request` raises OutboundError for anything without a response."""
+
+    def __init__(self, settings: OutboundSettings):
+        self.settings = settings
+        self._session = requests.Session()
+        self._session.trust_env = False  # proxies come from our settings only
+        adapter = _TLSAdapter(_ssl_context(settings), pool_maxsize=16)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+
+    def _proxies(self, host: str) -> dict[str, str]:
+        proxy = self.settings.proxy
+        if not proxy.url:
+            return {}
+        if host_allowed(host, proxy.bypass_hosts) and proxy.bypass_hosts:
+            return {}
+        if proxy.only_hosts and not host_allowed(host, proxy.only_hosts):
+            return {}
+        return {"http": proxy.url, "https": proxy.url}
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        data: bytes | str | None = None,
+        auth: tuple[str, str] | None = None,
+        read_timeout: float | None = None,
+        stream: bool = False,
+        trace: Trace | None = None,
+    ) -> OutboundResponse:
+        """Send one request, following allowed redirects.
+
+        The body is read (and capped) eagerly unless `stream` is true; then use `iter_bytes`.
+        """
+        s = self.settings
+        timeout = (s.connect_timeout, max(read_timeout or 0, s.read_timeout))
+        method = method.upper()
+        body = data.encode() if isinstance(data, str) else data
+        headers = dict(headers or {})
+        started = time.perf_counter()
+        for hop in range(s.max_redirects + 1):
+            host = check_url(url, s.allowed_hosts)
+            exchange = trace.begin(method, url, headers, body, auth=auth) if trace else None
+            hop_started = time.perf_counter()
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", InsecureRequestWarning)
+                    raw = self._session.request(
+                        method,
+                        url,
+                        headers=headers,
+                        data=body,
+                        auth=auth,
+                        timeout=timeout,
+                        allow_redirects=False,
+                        stream=True,
+                        verify=s.tls.verification_mode != "none",
+                        proxies=self._proxies(host),
+                    )
+            except requests.exceptions.RequestException as exc:
+                err = _translate(exc, url)
+                if exchange:
+                    exchange.fail(err.message, (time.perf_counter() - hop_started) * 1000)
+                raise err from exc
+            if exchange:
+                exchange.respond(
+                    raw.status_code,
+                    raw.reason,
+                    raw.request.headers,
+                    raw.headers,
+                    (time.perf_counter() - hop_started) * 1000,
+                )
+            location = raw.headers.get("Location")
+            if raw.is_redirect and location and hop < s.max_redirects:
+                raw.close()
+                next_url = urljoin(url, location)
+                if urlsplit(next_url).hostname != host:
+                    auth = None
+                    headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+                if raw.status_code in (301, 302, 303) and method != "HEAD":
+                    method, body = "GET", None
+                    headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+                url = next_url
+                continue
+            break
+        else:  # pragma: no cover - the loop always breaks on its last hop
+            raise AssertionError("unreachable")
+        if raw.is_redirect:
+            raw.close()
+            raise OutboundError("too_many_redirects", f"more than {s.max_redirects} redirects")
+        response = OutboundResponse(
+            status_code=raw.status_code,
+            reason=raw.reason or "",
+            headers=raw.headers,
+            url=url,
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+            _raw=raw,
+            _cap=s.max_response_bytes,
+            _exchange=exchange,
+        )
+        if not stream:
+            response.content  # noqa: B018 - read now so errors surface here
+        return response

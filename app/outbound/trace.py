@@ -1,0 +1,114 @@
+"""What an execution sent and got back, for the test pane: never a secret value."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+MASK = "••••••"
+PREVIEW_BYTES = 64 * 1024
+MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary text; such secrets are refused at input
+_SECRET_PARAM = re.compile(r"(token|key|secret|password|passwd|signature|sig|auth|credential)", re.I)
+
+
+class Masker:
+    """Replaces known secret values, longest first, wherever they appear."""
+
+    def __init__(self, secrets: Iterable[str] = ()):
+        values = {s for s in secrets if isinstance(s, str) and len(s) >= MIN_SECRET_LENGTH}
+        self._values = sorted(values, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for value in self._values:
+            if value in text:
+                text = text.replace(value, MASK)
+        return text
+
+    def url(self, url: str) -> str:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if parts.password:
+            netloc = netloc.replace(f":{parts.password}@", f":{MASK}@")
+        query = urlencode(
+            [(k, MASK if _SECRET_PARAM.search(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)],
+            safe=MASK,
+        )
+        return self(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
+
+    def deep(self, value):
+        """Mask secret values inside any JSON-like structure."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, list):
+            return [self.deep(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.deep(v) for k, v in value.items()}
+        return value
+
+
+@dataclass
+class Exchange:
+    masker: Masker
+    method: str
+    url: str
+    request_headers: list[str]
+    request_body_bytes: int
+    status: int | None = None
+    reason: str = ""
+    response_headers: list[tuple[str, str]] = field(default_factory=list)
+    duration_ms: float | None = None
+    body_preview: str = ""
+    body_bytes: int = 0
+    body_truncated: bool = False
+    error: str | None = None
+
+    def respond(self, status: int, reason: str, sent: Mapping, received: Mapping, duration_ms: float) -> None:
+        self.status, self.reason, self.duration_ms = status, reason or "", round(duration_ms, 1)
+        self.request_headers = list(sent.keys())
+        self.response_headers = [
+            (k, MASK if k.lower() in ("set-cookie", "authorization") else self.masker(v)) for k, v in received.items()
+        ]
+
+    def fail(self, error: str, duration_ms: float) -> None:
+        self.error, self.duration_ms = self.masker(error), round(duration_ms, 1)
+
+    def record_body(self, body: bytes, received: int) -> None:
+        self.body_bytes = received
+        self.body_truncated = len(body) > PREVIEW_BYTES or received > len(body)
+        self.body_preview = self.masker(body[:PREVIEW_BYTES].decode("utf-8", errors="replace"))
+
+    def as_dict(self) -> dict:
+        return {
+            "method": self.method,
+            "url": self.url,
+            "request_headers": self.request_headers,
+            "request_body_bytes": self.request_body_bytes,
+            "status": self.status,
+            "reason": self.reason,
+            "response_headers": self.response_headers,
+            "duration_ms": self.duration_ms,
+            "body_preview": self.body_preview,
+            "body_bytes": self.body_bytes,
+            "body_truncated": self.body_truncated,
+            "error": self.error,
+        }
+
+
+class Trace:
+    """The exchanges of one execution, in order."""
+
+    def __init__(self, secrets: Iterable[str] = ()):
+        self.masker = Masker(secrets)
+        self.exchanges: list[Exchange] = []
+
+    def begin(self, method: str, url: str, headers: Mapping, body: bytes | None, auth=None) -> Exchange:
+        names = list(headers.keys()) + (["Authorization"] if auth else [])
+        ex = Exchange(self.masker, method, self.masker.url(url), names, len(body or b""))
+        self.exchanges.append(ex)
+        return ex
+
+    @property
+    def request_body_bytes(self) -> int:
+        return sum(e.request_body_bytes for e in self.exchanges)

@@ -1,0 +1,97 @@
+"""Settings: simple values from the environment, structured ones from a TOML file.
+
+Environment:
+  SWITCHBOARD_INSTANCE_PATH    folder for runtime data (default ./instance)
+  SWITCHBOARD_DATABASE_URL     SQLAlchemy URL (default sqlite:///<instance>/switchboard.db)
+  SWITCHBOARD_ENCRYPTION_KEYS  comma-separated Fernet keys; the first encrypts, all decrypt
+  SWITCHBOARD_SECRET_KEY       session/CSRF signing key (default: generated into the instance folder)
+  SWITCHBOARD_CONFIG           TOML file (default <instance>/switchboard.toml)
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_TIMEOUT_SECONDS = 60.0
+DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TLSSettings(_Strict):
+    verification_mode: Literal["full", "certificate", "none"] = "full"
+    ca_files: tuple[str, ...] = ()
+
+    @field_validator("ca_files")
+    @classmethod
+    def _files_exist(cls, files: tuple[str, ...]) -> tuple[str, ...]:
+        for f in files:
+            if not Path(f).is_file():
+                raise ValueError(f"CA file not found: {f}")
+        return files
+
+
+class ProxySettings(_Strict):
+    url: str = ""
+    bypass_hosts: tuple[str, ...] = ()
+    only_hosts: tuple[str, ...] = ()
+
+
+class OutboundSettings(_Strict):
+    """What every outbound HTTP call obeys (DESIGN rule 3)."""
+
+    allowed_hosts: tuple[str, ...] = ("*",)
+    connect_timeout: float = Field(DEFAULT_TIMEOUT_SECONDS, gt=0)
+    read_timeout: float = Field(DEFAULT_TIMEOUT_SECONDS, gt=0)
+    max_response_bytes: int = Field(DEFAULT_MAX_RESPONSE_BYTES, gt=0)
+    max_redirects: int = Field(5, ge=0, le=20)
+    tls: TLSSettings = TLSSettings()
+    proxy: ProxySettings = ProxySettings()
+
+
+class FileConfig(_Strict):
+    outbound: OutboundSettings = OutboundSettings()
+
+
+class ConfigError(RuntimeError):
+    """The config file cannot be used; the message says where and why."""
+
+
+def instance_path() -> Path:
+    return Path(os.environ.get("SWITCHBOARD_INSTANCE_PATH", "instance")).resolve()
+
+
+def load_file_config(path: Path) -> FileConfig:
+    if not path.exists():
+        return FileConfig()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return FileConfig.model_validate(raw)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from exc
+
+
+def flask_config(instance: Path) -> dict:
+    """The Flask config mapping built from the environment and the TOML file."""
+    config_path = Path(os.environ.get("SWITCHBOARD_CONFIG", instance / "switchboard.toml"))
+    db_url = os.environ.get("SWITCHBOARD_DATABASE_URL") or f"sqlite:///{instance / 'switchboard.db'}"
+    keys = [k.strip() for k in os.environ.get("SWITCHBOARD_ENCRYPTION_KEYS", "").split(",") if k.strip()]
+    return {
+        "SQLALCHEMY_DATABASE_URI": db_url,
+        "SWITCHBOARD_ENCRYPTION_KEYS": keys,
+        "SWITCHBOARD_SECRET_KEY": os.environ.get("SWITCHBOARD_SECRET_KEY", ""),
+        "SWITCHBOARD_CONFIG_PATH": str(config_path),
+        "SWITCHBOARD": load_file_config(config_path),
+    }

@@ -1,0 +1,18 @@
+"""The connector type registry: type id -> the type's one declaration."""
+
+from __future__ import annotations
+
+from app.types.base import ConnectorType
+from app.types.bedrock import Bedrock
+from app.types.server_log import ServerLog
+from app.types.webhook import Webhook
+
+REGISTRY: dict[str, ConnectorType] = {t.id: t for t in (Bedrock(), ServerLog(), Webhook())}
+
+
+def get_type(type_id: str) -> ConnectorType | None:
+    return REGISTRY.get(type_id)
+
+
+def all_types() -> list[ConnectorType]:
+    return sorted(REGISTRY.values(), key=lambda t: t.name.lower())
