@@ -37,9 +37,9 @@ class Keyring:
         plain = json.dumps({"owner": owner_id, "secrets": secrets}, separators=(",", ":"))
         return self._fernet.encrypt(plain.encode()).decode()
 
-    def decrypt(self, owner_id: str, token: str) -> dict:
+    def decrypt(self, owner_id: str, token: str, ttl: int | None = None) -> dict:
         try:
-            envelope = json.loads(self._fernet.decrypt(token.encode()))
+            envelope = json.loads(self._fernet.decrypt(token.encode(), ttl=ttl))
         except (InvalidToken, ValueError) as exc:
             raise SecretsUnreadable("no configured key can decrypt these secrets") from exc
         if envelope.get("owner") != owner_id:

@@ -110,6 +110,7 @@ class SubAction:
     params: type[Schema]
     description: str = ""
     streams: bool = False
+    example: dict[str, Any] | None = None  # what the test pane prefills when this sub-action is picked
 
 
 class SubActionParams(Schema):

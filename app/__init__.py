@@ -1,0 +1,68 @@
+"""Switchboard: create_app builds the Flask app from settings (flaskr's factory shape)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from app import settings
+from app.crypto import Keyring, load_or_create_keys, load_or_create_secret_key
+from app.db import db, migrate
+from app.outbound import OutboundClient
+
+ROOT = Path(__file__).resolve().parent.parent
+csrf = CSRFProtect()
+
+# Big enough for a 1 MB field to reach validation (and get a message at the field); larger is a 413.
+MAX_FORM_BYTES = 2 * 1024 * 1024
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    instance = Path((test_config or {}).get("INSTANCE_PATH") or settings.instance_path())
+    instance.mkdir(parents=True, exist_ok=True)
+    app = Flask(
+        __name__,
+        instance_path=str(instance),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(settings.flask_config(instance))
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+        MAX_FORM_MEMORY_SIZE=MAX_FORM_BYTES,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.secret_key = load_or_create_secret_key(app.config["SWITCHBOARD_SECRET_KEY"], instance)
+    keys = load_or_create_keys(app.config["SWITCHBOARD_ENCRYPTION_KEYS"], instance)
+    app.extensions["switchboard.keyring"] = Keyring(keys)
+    app.extensions["switchboard.outbound"] = OutboundClient(app.config["SWITCHBOARD"].outbound)
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # botocore logs canonical requests (signed headers) at DEBUG; never let that reach a log file.
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+
+    from app.web import connectors, errors, events, health, template_helpers
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(connectors.bp)
+    app.register_blueprint(events.bp)
+    errors.register(app)
+    template_helpers.register(app)
+
+    from app import cli
+
+    cli.register(app)
+    return app

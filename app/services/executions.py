@@ -1,0 +1,186 @@
+"""The one execution path (DESIGN rule 5): the test pane, the API and background runs all call this.
+
+An execution always ends in a Result and always leaves one event row. Errors are data: nothing an
+executor does raises out of here.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from app.crypto import SecretsUnreadable
+from app.db import db
+from app.models import Connector, Event
+from app.outbound import Trace
+from app.services import outbound
+from app.services.connectors import stored_secrets
+from app.types import get_type
+from app.types.base import ExecutionContext, ParamsError, Result, describe_errors
+
+log = logging.getLogger(__name__)
+
+GENERIC_FAILURE = "an error occurred while running the action"
+
+
+@dataclass
+class Target:
+    """What to run: a stored connector, or unsaved form values (then `stored` is None)."""
+
+    id: str
+    name: str
+    connector_type_id: str
+    config: dict[str, Any]
+    secrets: dict[str, Any]
+    stored: Connector | None = None
+    refusal: Result | None = None  # set when the connector cannot run at all; still logged
+
+
+@dataclass
+class Outcome:
+    result: Result
+    duration_ms: float
+    exchanges: list[dict] = field(default_factory=list)
+    streamed_text: str = ""
+    event_id: int | None = None
+
+
+def target_for(connector: Connector) -> Target:
+    """Decrypt a stored connector into a Target; a refusal says why it cannot run."""
+    target = Target(connector.id, connector.name, connector.connector_type_id, connector.config, {}, connector)
+    if connector.is_missing_secrets:
+        target.refusal = Result.error(f'Connector "{connector.name}" is missing secrets; enter them in its edit form.')
+        return target
+    try:
+        target.secrets = stored_secrets(connector)
+    except SecretsUnreadable as exc:
+        connector.is_missing_secrets = True  # shows the Fix badge instead of failing every run
+        db.session.commit()
+        target.refusal = Result.error(f'Connector "{connector.name}" needs its secrets entered again: {exc}.')
+    return target
+
+
+def _secret_values(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _secret_values(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _secret_values(v)]
+    return []
+
+
+def stream(target: Target, params: dict, *, source: str, actor: str) -> Iterator[str | Outcome]:
+    """Run; yield text deltas as a streaming type produces them, then the Outcome (always last)."""
+    started = time.perf_counter()
+    trace = Trace(_secret_values(target.secrets))
+    deltas: list[str] = []
+    if target.refusal is not None:
+        result = target.refusal
+    else:
+        try:
+            out = _start(target, params, trace)
+            if inspect.isgenerator(out):
+                while True:
+                    try:
+                        delta = trace.masker(next(out))
+                    except StopIteration as stop:
+                        result = stop.value
+                        break
+                    deltas.append(delta)
+                    yield delta
+            else:
+                result = out
+        except Exception as exc:  # errors are data: an executor bug must not break the page
+            log.exception("connector %s raised during execution", target.id)
+            result = Result.error(GENERIC_FAILURE, trace.masker(str(exc)) or type(exc).__name__, retry=True)
+        if not isinstance(result, Result):
+            result = Result.ok(result)
+    result.message = trace.masker(result.message) if result.message else result.message
+    result.service_message = trace.masker(result.service_message) if result.service_message else None
+    result.data = trace.masker.deep(result.data)
+    duration_ms = (time.perf_counter() - started) * 1000
+    outcome = Outcome(result, duration_ms, [e.as_dict() for e in trace.exchanges], "".join(deltas))
+    outcome.event_id = _record(target, params, result, trace, duration_ms, source=source, actor=actor)
+    yield outcome
+
+
+def execute(target: Target, params: dict, *, source: str, actor: str) -> Outcome:
+    """Run to the end; streamed output is collected into the Outcome."""
+    for item in stream(target, params, source=source, actor=actor):
+        if isinstance(item, Outcome):
+            return item
+    raise AssertionError("stream() always ends with an Outcome")
+
+
+def _start(target: Target, raw_params: dict, trace: Trace):
+    ctype = get_type(target.connector_type_id)
+    if ctype is None:
+        return Result.error(f'connector type "{target.connector_type_id}" is not registered')
+    try:
+        config = ctype.config.model_validate(target.config)
+        secrets = ctype.secrets.model_validate(target.secrets)
+    except ValidationError as exc:
+        return Result.error(f"error validating connector config or secrets: {describe_errors(exc)}")
+    try:
+        params, sub_action, sub_params = ctype.parse_params(raw_params, target.id, target.name)
+    except ParamsError as exc:
+        return Result.error(str(exc))
+    ctx = ExecutionContext(
+        connector_id=target.id,
+        connector_name=target.name,
+        config=config,
+        secrets=secrets,
+        params=params,
+        http=outbound(),
+        trace=trace,
+        sub_action=sub_action,
+        sub_action_params=sub_params,
+    )
+    out = ctype.execute(ctx)
+    if isinstance(out, Result):
+        out.sub_action = sub_action
+    return out
+
+
+def _record(target: Target, params: dict, result: Result, trace: Trace, duration_ms: float, *, source: str, actor: str) -> int:
+    message = None
+    if not result.is_ok:
+        message = result.message or ""
+        if result.service_message:
+            message += f": {result.service_message}"
+        message += f"; retry: {_retry_text(result.retry) or 'false'}"
+    usage = result.usage if result.is_ok else None
+    statuses = [e.status for e in trace.exchanges if e.status is not None]
+    event = Event(
+        connector_id=target.id,
+        connector_name=target.name,
+        connector_type_id=target.connector_type_id,
+        sub_action=params.get("subAction") if isinstance(params.get("subAction"), str) else None,
+        source=source,
+        actor=actor,
+        duration_ms=round(duration_ms, 1),
+        outcome="success" if result.is_ok else "failure",
+        message=message,
+        http_status=statuses[-1] if statuses else None,
+        retry=_retry_text(result.retry),
+        request_body_bytes=trace.request_body_bytes,
+        prompt_tokens=usage.prompt_tokens if usage else None,
+        completion_tokens=usage.completion_tokens if usage else None,
+        total_tokens=usage.total_tokens if usage else None,
+    )
+    db.session.add(event)
+    db.session.commit()
+    return event.id
+
+
+def _retry_text(retry: bool | str | None) -> str | None:
+    if retry is None:
+        return None
+    return str(retry).lower() if isinstance(retry, bool) else retry

@@ -1,0 +1,1 @@
+"""Web pages and HTMX fragments, one blueprint module per area."""

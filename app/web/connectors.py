@@ -1,0 +1,317 @@
+"""Connector pages: list, type picker, create/edit form, detail page with the test pane."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, abort, flash, make_response, redirect, request, url_for
+
+from app.crypto import SecretsUnreadable
+from app.services import connectors as store
+from app.services import executions
+from app.services import events as event_log
+from app.services import keyring
+from app.types import all_types, get_type
+from app.types.base import ConnectorType
+from app.web import htmx
+from app.web.forms import (
+    Section,
+    errors_by_section,
+    merge_secrets,
+    read_section,
+    section_from_data,
+    stored_secrets_section,
+)
+from app.web.template_helpers import ctype_fields
+from app.web.params import ParamsForm, read_params
+from app.web.streaming import stream_response, wants_stream
+
+bp = Blueprint("connectors", __name__)
+
+PENDING_OWNER = "pending-form"
+PENDING_TTL_SECONDS = 3600
+
+
+def _actor() -> str:
+    return f"anonymous@{request.remote_addr}"
+
+
+def _toast(response, text: str, level: str = "success"):
+    response.headers["HX-Trigger"] = json.dumps({"showMessage": {"level": level, "text": text}})
+    return response
+
+
+def _int_arg(name: str, default: int = 1) -> int:
+    try:
+        return int(request.values.get(name, default))
+    except ValueError:
+        return default
+
+
+def _connector_or_404(connector_id: str):
+    connector = store.get(connector_id)
+    if connector is None:
+        abort(404, description=f"Connector {connector_id} not found.")
+    return connector
+
+
+def _list_context():
+    q = request.values.get("q", "")[:200]
+    type_id = request.values.get("type", "")
+    sort = request.values.get("sort", "name")
+    order = request.values.get("order", "asc")
+    page = store.search(q=q, type_id=type_id, sort=sort, order=order, page=_int_arg("page"))
+    return {"page": page, "q": q, "type_id": type_id, "sort": sort, "order": order, "types": all_types()}
+
+
+@bp.get("/")
+def home():
+    return redirect(url_for("connectors.index"))
+
+
+@bp.get("/connectors")
+def index():
+    return htmx.page_or_block("connectors/index.html", "results", **_list_context())
+
+
+@bp.post("/connectors/bulk-delete")
+def bulk_delete():
+    ids = request.form.getlist("ids")
+    count = store.delete_many(ids) if ids else 0
+    text = f"Deleted {count} connector{'s' if count != 1 else ''}." if count else "Select connectors to delete first."
+    if not htmx.is_htmx():
+        flash(text, "success" if count else "warning")
+        return redirect(url_for("connectors.index"), 303)
+    return _toast(htmx.page_or_block("connectors/index.html", "results", **_list_context()), text)
+
+
+@bp.route("/connectors/<connector_id>", methods=["DELETE"])
+@bp.post("/connectors/<connector_id>/delete")
+def delete(connector_id: str):
+    connector = _connector_or_404(connector_id)
+    name = connector.name
+    store.delete_many([connector.id])
+    text = f'Deleted connector "{name}".'
+    if htmx.is_htmx() and request.args.get("from") != "detail":
+        return _toast(make_response("", 200), text)  # the row swaps itself out
+    flash(text, "success")
+    if htmx.is_htmx():
+        response = make_response("", 200)
+        response.headers["HX-Redirect"] = url_for("connectors.index")
+        return response
+    return redirect(url_for("connectors.index"), 303)
+
+
+# ---- create and edit -------------------------------------------------------------------------
+
+
+@bp.get("/connectors/new")
+def pick_type():
+    q = request.args.get("q", "").strip().lower()
+    types = [t for t in all_types() if not q or q in t.name.lower() or q in t.id or q in t.description.lower()]
+    return htmx.page_or_block("connectors/pick_type.html", "cards", types=types, q=q)
+
+
+def _type_or_404(type_id: str) -> ConnectorType:
+    ctype = get_type(type_id)
+    if ctype is None:
+        abort(404, description=f'Unknown connector type "{type_id}".')
+    return ctype
+
+
+def _form_context(ctype: ConnectorType, *, connector=None, name="", config=None, secrets=None, errors=None,
+                  pending="", params=None, result=None):
+    return {
+        "ctype": ctype,
+        "connector": connector,
+        "name": name,
+        "config": config or section_from_data(ctype_fields(ctype, "config"), None),
+        "secrets": secrets or section_from_data(ctype_fields(ctype, "secrets"), None),
+        "stored_secrets": (connector.secret_fields if connector else {}) or {},
+        "errors": errors_by_section(errors or {}),
+        "pending": pending,
+        "params": params or ParamsForm.defaults(ctype),
+        "result": result,
+    }
+
+
+@bp.get("/connectors/new/<path:type_id>")
+def create_form(type_id: str):
+    ctype = _type_or_404(type_id)
+    return htmx.page_or_block("connectors/form.html", "form", **_form_context(ctype))
+
+
+def _read_pending() -> dict:
+    token = request.form.get("secrets.__pending", "")
+    if not token:
+        return {}
+    try:
+        return keyring().decrypt(PENDING_OWNER, token, ttl=PENDING_TTL_SECONDS)
+    except SecretsUnreadable:
+        return {}
+
+
+def _read_connector_form(ctype: ConnectorType, stored: dict) -> tuple[str, Section, Section, dict, dict]:
+    """Name, config and secrets sections, the merged secrets, and any form-level errors."""
+    name = request.form.get("name", "")
+    config = read_section(ctype_fields(ctype, "config"), request.form, "config")
+    secret_fields = ctype_fields(ctype, "secrets")
+    secrets = read_section(secret_fields, request.form, "secrets")
+    # Values typed before a failed submit come back encrypted, never as plain text in the page.
+    merged, errors = merge_secrets(secret_fields, secrets, {**stored, **_read_pending()})
+    errors = {f"secrets.{k}": v for k, v in errors.items()}
+    errors.update({f"config.{k}": v for k, v in config.errors.items()})
+    errors.update({f"secrets.{k}": v for k, v in secrets.errors.items()})
+    return name, config, secrets, merged, errors
+
+
+def _rerender_form(ctype, connector, name, config, secrets, merged, errors):
+    entered = {k: v for k, v in merged.items() if k in secrets.data}
+    pending = keyring().encrypt(PENDING_OWNER, entered) if entered else ""
+    ctx = _form_context(ctype, connector=connector, name=name, config=config, secrets=secrets, errors=errors,
+                        pending=pending, params=ParamsForm.from_request(ctype, request.form))
+    return htmx.page_or_block("connectors/form.html", "form", status=422, **ctx)
+
+
+def _after_save(connector, text: str):
+    flash(text, "success")
+    target = url_for("connectors.detail", connector_id=connector.id)
+    if htmx.is_htmx():
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target, 303)
+
+
+@bp.post("/connectors/new/<path:type_id>")
+def create(type_id: str):
+    ctype = _type_or_404(type_id)
+    name, config, secrets, merged, errors = _read_connector_form(ctype, {})
+    if not errors:
+        try:
+            connector = store.create(ctype.id, name, config.data, merged)
+        except store.InvalidConnector as exc:
+            errors = exc.errors
+        else:
+            return _after_save(connector, f'Created connector "{connector.name}".')
+    return _rerender_form(ctype, None, name, config, secrets, merged, errors)
+
+
+def _stored_or_error(connector) -> tuple[dict, dict]:
+    try:
+        return store.stored_secrets(connector), {}
+    except SecretsUnreadable:
+        return {}, {}
+
+
+@bp.get("/connectors/<connector_id>/edit")
+def edit_form(connector_id: str):
+    connector = _connector_or_404(connector_id)
+    ctype = _type_or_404(connector.connector_type_id)
+    ctx = _form_context(
+        ctype,
+        connector=connector,
+        name=connector.name,
+        config=section_from_data(ctype_fields(ctype, "config"), connector.config, with_defaults=False),
+        secrets=stored_secrets_section(ctype_fields(ctype, "secrets"), connector.secret_fields or {}),
+    )
+    return htmx.page_or_block("connectors/form.html", "form", **ctx)
+
+
+@bp.post("/connectors/<connector_id>/edit")
+def update(connector_id: str):
+    connector = _connector_or_404(connector_id)
+    ctype = _type_or_404(connector.connector_type_id)
+    stored, _ = _stored_or_error(connector)
+    name, config, secrets, merged, errors = _read_connector_form(ctype, stored)
+    if not errors:
+        try:
+            store.update(connector, name, config.data, merged)
+        except store.InvalidConnector as exc:
+            errors = exc.errors
+        else:
+            return _after_save(connector, f'Saved connector "{connector.name}".')
+    return _rerender_form(ctype, connector, name, config, secrets, merged, errors)
+
+
+# ---- detail and test pane --------------------------------------------------------------------
+
+
+@bp.get("/connectors/<connector_id>")
+def detail(connector_id: str):
+    connector = _connector_or_404(connector_id)
+    ctype = get_type(connector.connector_type_id)
+    recent = event_log.search(connector_id=connector.id, per_page=10)
+    return htmx.page_or_block(
+        "connectors/detail.html",
+        "content",
+        connector=connector,
+        ctype=ctype,
+        params=ParamsForm.defaults(ctype) if ctype else None,
+        recent=recent,
+        result=None,
+    )
+
+
+def _run(target, ctype: ConnectorType, template: str, context: dict):
+    """Run the test pane's params against `target`; answer with the result (the page without HTMX)."""
+    params, errors = read_params(ctype, request.form)
+    context = {**context, "params": ParamsForm.from_request(ctype, request.form, errors), "result": None,
+               "params_errors": errors}
+    status = 422 if errors else 200
+    if not errors:
+        if wants_stream():
+            return stream_response(executions.stream(target, params, source="test_pane", actor=_actor()))
+        context["result"] = executions.execute(target, params, source="test_pane", actor=_actor())
+    if htmx.is_htmx():
+        return htmx.fragment("connectors/_test_result.html", status=status, **context)
+    return htmx.page_or_block(template, "content", status=status, **context)
+
+
+@bp.post("/connectors/<connector_id>/test")
+def test(connector_id: str):
+    connector = _connector_or_404(connector_id)
+    ctype = _type_or_404(connector.connector_type_id)
+    recent = event_log.search(connector_id=connector.id, per_page=10)
+    ctx = {"connector": connector, "ctype": ctype, "recent": recent}
+    return _run(executions.target_for(connector), ctype, "connectors/detail.html", ctx)
+
+
+def _unsaved_target(ctype: ConnectorType, connector=None):
+    stored = _stored_or_error(connector)[0] if connector else {}
+    name, config, secrets, merged, errors = _read_connector_form(ctype, stored)
+    target = executions.Target(
+        id=connector.id if connector else "",
+        name=name.strip() or "(unsaved connector)",
+        connector_type_id=ctype.id,
+        config=config.data,
+        secrets=merged,
+    )
+    if errors:
+        target.refusal = executions.Result.error(
+            "Fix the form first: " + "; ".join(f"{k}: {v}" for k, v in errors.items())
+        )
+    return target, _form_context(ctype, connector=connector, name=name, config=config, secrets=secrets)
+
+
+@bp.post("/connectors/new/<path:type_id>/test")
+def test_unsaved(type_id: str):
+    ctype = _type_or_404(type_id)
+    target, ctx = _unsaved_target(ctype)
+    return _run(target, ctype, "connectors/form.html", ctx)
+
+
+@bp.post("/connectors/<connector_id>/edit/test")
+def test_edited(connector_id: str):
+    connector = _connector_or_404(connector_id)
+    ctype = _type_or_404(connector.connector_type_id)
+    target, ctx = _unsaved_target(ctype, connector)
+    return _run(target, ctype, "connectors/form.html", ctx)
+
+
+@bp.get("/types/<path:type_id>/params")
+def params_fields(type_id: str):
+    """The params fields for the sub-action picked in the test pane."""
+    ctype = _type_or_404(type_id)
+    form = ParamsForm.defaults(ctype, request.args.get("subAction"))
+    return htmx.page_or_block("connectors/params.html", "params_fields", ctype=ctype, params=form)

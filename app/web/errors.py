@@ -1,0 +1,35 @@
+"""Error pages: a clear message and the right 4xx, as a toast for HTMX requests."""
+
+from __future__ import annotations
+
+import json
+
+from flask import make_response, render_template
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from app.web import htmx
+
+
+def _answer(status: int, title: str, message: str):
+    if htmx.is_htmx():
+        response = make_response("", status)
+        response.headers["HX-Reswap"] = "none"
+        response.headers["HX-Trigger"] = json.dumps({"showMessage": {"level": "error", "text": message}})
+        return response
+    return make_response(render_template("error.html", status=status, title=title, message=message), status)
+
+
+def register(app) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        return _answer(400, "Form expired", "The form's security token is missing or expired. Reload the page and try again.")
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(exc):
+        limit = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
+        return _answer(413, "Too large", f"The request is larger than the {limit} MB Switchboard accepts.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return _answer(exc.code or 500, exc.name, exc.description or exc.name)

@@ -1,0 +1,35 @@
+"""What every template may use: the type registry, schema fields, and a JSON pretty-printer."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Flask
+
+from app.types import REGISTRY
+from app.types.fields import form_fields
+
+
+def pretty(value) -> str:
+    """JSON (a structure, or text that parses as JSON) indented; anything else as text."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+        if not isinstance(value, (dict, list)):
+            return json.dumps(value)
+    if isinstance(value, (dict, list, int, float, bool)) or value is None:
+        return json.dumps(value, indent=2, ensure_ascii=False)
+    return str(value)
+
+
+def ctype_fields(ctype, section: str):
+    model = {"config": ctype.config, "secrets": ctype.secrets}[section]
+    return form_fields(model, secret=section == "secrets")
+
+
+def register(app: Flask) -> None:
+    app.add_template_filter(pretty, "pretty")
+    app.add_template_global(REGISTRY, "registry")
+    app.add_template_global(ctype_fields, "ctype_fields")

@@ -1,0 +1,115 @@
+// Switchboard's small client side: toasts, busy buttons, key/value rows, select-all, and streamed test runs.
+(function () {
+  "use strict";
+
+  function toast(text, level) {
+    var box = document.getElementById("toasts");
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "toasts";
+      box.setAttribute("aria-live", "polite");
+      document.body.appendChild(box);
+    }
+    var p = document.createElement("p");
+    p.className = "flash flash-" + (level || "success");
+    p.setAttribute("role", level === "error" ? "alert" : "status");
+    p.textContent = text;
+    box.appendChild(p);
+    setTimeout(function () { p.remove(); }, 6000);
+  }
+
+  document.body.addEventListener("showMessage", function (e) { toast(e.detail.text, e.detail.level); });
+  document.body.addEventListener("htmx:responseError", function (e) {
+    toast("The server could not complete that (HTTP " + e.detail.xhr.status + "). Try again, or reload the page.", "error");
+  });
+  document.body.addEventListener("htmx:sendError", function () {
+    toast("Switchboard did not answer. Check that it is running, then try again.", "error");
+  });
+
+  // The button that started a request shows Pico's spinner until the answer arrives.
+  function busyButton(elt) {
+    if (elt.tagName === "BUTTON") return elt;
+    if (elt.tagName === "FORM") return elt.querySelector("button[type=submit]");
+    return null;
+  }
+  document.body.addEventListener("htmx:beforeRequest", function (e) {
+    var b = busyButton(e.detail.elt);
+    if (b) b.setAttribute("aria-busy", "true");
+  });
+  document.body.addEventListener("htmx:afterRequest", function (e) {
+    var b = busyButton(e.detail.elt);
+    if (b) b.removeAttribute("aria-busy");
+  });
+
+  document.addEventListener("click", function (e) {
+    var add = e.target.closest(".kv-add");
+    if (add) {
+      var set = add.closest("fieldset.kv");
+      set.querySelector(".kv-rows").appendChild(set.querySelector("template").content.cloneNode(true));
+      var rows = set.querySelectorAll(".kv-row input");
+      if (rows.length) rows[rows.length - 2].focus();
+      return;
+    }
+    var remove = e.target.closest(".kv-remove");
+    if (remove) remove.closest(".kv-row").remove();
+  });
+
+  document.addEventListener("change", function (e) {
+    var all = e.target.closest("[data-select-all]");
+    if (!all) return;
+    var form = all.closest("form");
+    form.querySelectorAll("input[name='" + all.dataset.selectAll + "']").forEach(function (box) { box.checked = all.checked; });
+  });
+
+  // Streaming sub-actions (e.g. Bedrock invokeStream): POST with fetch and show text as it arrives.
+  document.body.addEventListener("htmx:confirm", function (e) {
+    var button = e.detail.elt;
+    if (!button.dataset || !button.dataset.streamUrl) return;
+    var params = document.getElementById("params-fields");
+    if (!params || params.dataset.streams !== "true") return;
+    e.preventDefault();
+    runStream(button, button.closest("form"));
+  });
+
+  function runStream(button, form) {
+    var target = document.getElementById("test-result");
+    target.innerHTML = '<article class="result" data-status="streaming"><header><span class="badge">streaming…</span></header><pre class="streamed" id="stream-output"></pre></article>';
+    var out = document.getElementById("stream-output");
+    var csrf = JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"];
+    button.setAttribute("aria-busy", "true");
+    fetch(button.dataset.streamUrl, {
+      method: "POST",
+      body: new FormData(form),
+      headers: { "Accept": "text/event-stream", "X-CSRFToken": csrf, "HX-Request": "true" }
+    }).then(function (response) {
+      if (!response.ok || !response.body) {
+        return response.text().then(function (html) { target.innerHTML = html || ("HTTP " + response.status); });
+      }
+      var reader = response.body.getReader();
+      var decoder = new TextDecoder();
+      var buffer = "";
+      function handle(frame) {
+        var name = "message", data = [];
+        frame.split("\n").forEach(function (line) {
+          if (line.indexOf("event: ") === 0) name = line.slice(7);
+          else if (line.indexOf("data: ") === 0) data.push(line.slice(6));
+        });
+        if (name === "delta") out.textContent += JSON.parse(data.join("\n"));
+        else if (name === "result") { target.innerHTML = data.join("\n"); htmx.process(target); }
+      }
+      function pump() {
+        return reader.read().then(function (chunk) {
+          if (chunk.done) return;
+          buffer += decoder.decode(chunk.value, { stream: true });
+          var parts = buffer.split("\n\n");
+          buffer = parts.pop();
+          parts.forEach(handle);
+          return pump();
+        });
+      }
+      return pump();
+    }).catch(function (err) {
+      toast("The test run was interrupted: " + err.message, "error");
+    }).finally(function () { button.removeAttribute("aria-busy"); });
+  }
+})();
