@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup
 from flask_migrate import upgrade
 from sqlalchemy import select
 
@@ -19,7 +20,7 @@ def register(app: Flask) -> None:
         upgrade(directory=current_app.extensions["migrate"].directory)
         click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
 
-    secrets = click.Group("secrets", help="Manage stored secrets.")
+    secrets = AppGroup("secrets", help="Manage stored secrets.")
     app.cli.add_command(secrets)
 
     @secrets.command("rotate")

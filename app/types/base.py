@@ -38,7 +38,8 @@ def Field(  # noqa: N802 - reads like pydantic's Field, which it wraps
 ) -> Any:
     """A schema field with what the form needs: label, help text, and an optional widget override.
 
-    Widgets: text, textarea, url, password, select, checkbox, number, json, kv (name/value rows).
+    Widgets: text, textarea, url, password, select, checkbox, number, json (parsed), jsontext (checked
+    as JSON, passed on as text), kv (name/value rows).
     Without an override the widget follows the annotation.
     """
     extra = {"label": label, "help": help, "widget": widget, "placeholder": placeholder}

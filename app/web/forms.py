@@ -33,6 +33,11 @@ def display_value(f: FormField, value: Any) -> Any:
         return list(value.items()) if isinstance(value, dict) else []
     if f.widget == "json":
         return json.dumps(value, indent=2)
+    if f.widget == "jsontext" and isinstance(value, str):
+        try:
+            return json.dumps(json.loads(value), indent=2)
+        except ValueError:
+            return value
     if f.widget == "checkbox":
         return bool(value)
     return str(value)
@@ -79,11 +84,13 @@ def read_section(fields: list[FormField], form: MultiDict, prefix: str) -> Secti
                 s.data[f.key] = int(raw) if raw.strip().lstrip("-").isdigit() else float(raw)
             except ValueError:
                 s.errors[f.key] = "Enter a number."
-        elif f.widget == "json":
+        elif f.widget in ("json", "jsontext"):
             try:
-                s.data[f.key] = json.loads(raw)
+                parsed = json.loads(raw)
             except json.JSONDecodeError as exc:
                 s.errors[f.key] = f"Invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+            else:  # jsontext: checked here, but the type wants the text itself
+                s.data[f.key] = raw if f.widget == "jsontext" else parsed
         else:
             s.data[f.key] = raw
     return s

@@ -1,0 +1,150 @@
+"""Secrets are write-only: encrypted at rest, never in a page, a log line, an event row or the DB file."""
+
+from __future__ import annotations
+
+import logging
+
+from cryptography.fernet import Fernet
+
+from app.db import db
+from app.models import Connector
+from tests.conftest import make_app, Browserish
+from tests.fakes.receiver import Receiver
+from tests.helpers import connectors, create_via_form, events, webhook_fields
+
+CANARY = "canary-7f3a9c-do-not-leak"
+
+
+def bearer_fields(url: str, token: str = CANARY, **extra) -> dict:
+    return webhook_fields(
+        url,
+        **{"config.hasAuth": ["false", "true"], "config.authType": "webhook-authentication-bearer",
+           "secrets.token": token},
+        **extra,
+    )
+
+
+def every_page(web, cid: str) -> str:
+    pages = ["/connectors", f"/connectors/{cid}", f"/connectors/{cid}/edit", "/events", f"/connectors/{cid}/events"]
+    return "".join(web.get(p).get_data(as_text=True) + web.get(p, htmx=True).get_data(as_text=True) for p in pages)
+
+
+def test_canary_secret_never_leaves_the_server(app, web, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    with Receiver() as receiver:
+        url = receiver.reply("/echo", status=500, body=("you sent " + CANARY).encode())
+        cid = create_via_form(web, ".webhook", bearer_fields(url))
+        result = web.post(f"/connectors/{cid}/test", data={"params.__present": "1", "params.body": "{}"}, htmx=True)
+        unsaved = web.post(
+            "/connectors/new/.webhook/test", data={**bearer_fields(url), "params.__present": "1"}, htmx=True
+        )
+        assert receiver.received[0].headers["Authorization"] == f"Bearer {CANARY}"
+
+    shown = result.get_data(as_text=True) + unsaved.get_data(as_text=True) + every_page(web, cid)
+    assert CANARY not in shown
+    assert "you sent ••••••" in shown  # the service echoed it; the pane masks it
+    assert CANARY not in caplog.text
+    for event in events(app):
+        assert CANARY not in repr(vars(event))
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("switchboard.db*"))
+    assert CANARY.encode() not in raw
+
+
+def test_blank_secret_keeps_stored_value(app, web):
+    with Receiver() as receiver:
+        url = receiver.reply("/hook")
+        cid = create_via_form(web, ".webhook", bearer_fields(url))
+        edit = web.post(f"/connectors/{cid}/edit", data=bearer_fields(url, token="", name="renamed"))
+        assert edit.status_code == 303
+        web.post(f"/connectors/{cid}/test", data={"params.__present": "1"}, htmx=True)
+        assert receiver.received[-1].headers["Authorization"] == f"Bearer {CANARY}"
+    assert connectors(app)[0].name == "renamed"
+
+
+def test_edit_form_says_stored_and_shows_no_value(web):
+    cid = create_via_form(web, ".webhook", bearer_fields("http://127.0.0.1:9/x"))
+    page = web.get(f"/connectors/{cid}/edit").get_data(as_text=True)
+    assert "stored — leave blank to keep" in page
+    assert CANARY not in page
+
+
+def test_masked_placeholder_is_never_accepted_as_a_secret(app, web):
+    cid = create_via_form(web, ".webhook", bearer_fields("http://127.0.0.1:9/x"))
+    response = web.post(f"/connectors/{cid}/edit", data=bearer_fields("http://127.0.0.1:9/x", token="••••••"))
+    assert response.status_code == 422
+    assert "Enter the secret itself" in response.get_data(as_text=True)
+
+
+def test_secrets_typed_before_a_failed_save_come_back_encrypted_not_in_plain_text(app, web):
+    bad = bearer_fields("not a url")
+    response = web.post("/connectors/new/.webhook", data=bad)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert CANARY not in page
+    pending = page.split('name="secrets.__pending" value="')[1].split('"')[0]
+    assert pending  # an encrypted token, so the user need not type the secret again
+    fixed = {**bearer_fields("http://127.0.0.1:9/x", token=""), "secrets.__pending": pending}
+    cid = create_via_form(web, ".webhook", fixed)
+    with app.app_context():
+        from app.services.connectors import stored_secrets
+
+        assert stored_secrets(db.session.get(Connector, cid))["token"] == CANARY
+
+
+def test_secrets_copied_onto_another_row_are_refused(app, web):
+    first = create_via_form(web, ".webhook", bearer_fields("http://127.0.0.1:9/x", name="a"))
+    second = create_via_form(web, ".webhook", bearer_fields("http://127.0.0.1:9/x", name="b", token="other-token"))
+    with app.app_context():
+        a, b = db.session.get(Connector, first), db.session.get(Connector, second)
+        b.secrets_encrypted = a.secrets_encrypted
+        db.session.commit()
+    html = web.post(f"/connectors/{second}/test", data={"params.__present": "1"}, htmx=True).get_data(as_text=True)
+    assert "needs its secrets entered again" in html
+    assert any(c.is_missing_secrets for c in connectors(app) if c.id == second)
+
+
+def test_unreadable_secrets_mark_the_connector_instead_of_breaking_pages(tmp_path):
+    app = make_app(tmp_path)
+    web = Browserish(app.test_client())
+    cid = create_via_form(web, ".webhook", bearer_fields("http://127.0.0.1:9/x"))
+    # The same database opened with a different key: the secrets cannot be decrypted.
+    other = make_app(tmp_path, keys=[Fernet.generate_key().decode()])
+    web2 = Browserish(other.test_client())
+    html = web2.post(f"/connectors/{cid}/test", data={"params.__present": "1"}, htmx=True).get_data(as_text=True)
+    assert "needs its secrets entered again" in html
+    listing = web2.get("/connectors").get_data(as_text=True)
+    assert "missing secrets" in listing and f"/connectors/{cid}/edit#secrets" in listing
+    # Entering the secret again fixes it.
+    response = web2.post(f"/connectors/{cid}/edit", data=bearer_fields("http://127.0.0.1:9/x", token="new-token-1"))
+    assert response.status_code == 303
+    assert not connectors(other)[0].is_missing_secrets
+
+
+def test_rotate_re_encrypts_under_the_first_key(tmp_path):
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    app = make_app(tmp_path, keys=[old_key])
+    create_via_form(Browserish(app.test_client()), ".webhook", bearer_fields("http://127.0.0.1:9/x"))
+    before = connectors(app)[0].secrets_encrypted
+
+    rotating = make_app(tmp_path, keys=[new_key, old_key])
+    result = rotating.test_cli_runner().invoke(args=["secrets", "rotate"])
+    assert "Re-encrypted 1 connector(s); 0 could not be decrypted" in result.output
+    after = connectors(rotating)[0].secrets_encrypted
+    assert after != before
+
+    only_new = make_app(tmp_path, keys=[new_key])
+    with only_new.app_context():
+        from app.services.connectors import stored_secrets
+
+        assert stored_secrets(db.session.get(Connector, connectors(only_new)[0].id))["token"] == CANARY
+
+
+def test_generated_key_file_is_private(tmp_path, monkeypatch):
+    from app import create_app
+
+    monkeypatch.delenv("SWITCHBOARD_ENCRYPTION_KEYS", raising=False)
+    create_app({"INSTANCE_PATH": str(tmp_path), "SQLALCHEMY_DATABASE_URI": "sqlite://", "SWITCHBOARD_ENCRYPTION_KEYS": []})
+    key_file = tmp_path / "encryption.key"
+    assert key_file.exists()
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert Fernet(key_file.read_text().strip().encode())  # a usable key
