@@ -1,0 +1,100 @@
+"""Bad input gets a clear message where it belongs and a 4xx; nothing already stored is lost."""
+
+from __future__ import annotations
+
+import html
+
+import pytest
+
+from tests.fakes.bedrock import ACCESS_KEY, SECRET_KEY, FakeBedrock
+from tests.helpers import connectors, create_via_form, webhook_fields
+
+
+@pytest.fixture
+def stored(app, web):
+    """One connector that every bad request must leave as it was."""
+    cid = create_via_form(web, ".webhook", webhook_fields("http://127.0.0.1:9/keep", name="keep me"))
+    def snapshot():
+        return [(c.name, c.config, c.secrets_encrypted, c.updated_at) for c in connectors(app) if c.id == cid]
+
+    before = snapshot()
+    yield cid
+    assert snapshot() == before
+
+
+def bedrock_fields(url: str, name: str = "claude") -> dict:
+    return {"name": name, "config.apiUrl": url, "secrets.accessKey": ACCESS_KEY, "secrets.secret": SECRET_KEY}
+
+
+def test_invalid_json_in_a_test_body_is_refused_before_running(app, web, stored):
+    with FakeBedrock() as bedrock:
+        cid = create_via_form(web, ".bedrock", bedrock_fields(bedrock.url))
+        response = web.post(
+            f"/connectors/{cid}/test",
+            data={"params.__present": "1", "params.subAction": "test", "params.sub.body": '{"messages": [oops'},
+            htmx=True,
+        )
+        assert bedrock.requests == []
+    page = html.unescape(response.get_data(as_text=True))
+    assert response.status_code == 422
+    assert "body" in page and "Invalid JSON: Expecting value (line 1, column 15)" in page
+
+
+def test_unknown_sub_action_is_named(web, stored):
+    response = web.post(f"/connectors/{stored}/test", data={"params.__present": "1"}, htmx=True)
+    assert response.status_code == 200  # a webhook has no sub-actions; its params are just the body
+    with FakeBedrock() as bedrock:
+        cid = create_via_form(web, ".bedrock", bedrock_fields(bedrock.url))
+        response = web.post(f"/connectors/{cid}/test", data={"params.__present": "1", "params.subAction": "drop"}, htmx=True)
+    assert response.status_code == 422
+    assert 'Unknown sub-action "drop"' in html.unescape(response.get_data(as_text=True))
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_unknown_type_id_is_a_404_with_a_message(web, stored, method):
+    response = getattr(web, method)("/connectors/new/.nope")
+    assert response.status_code == 404
+    assert 'Unknown connector type ".nope"' in html.unescape(response.get_data(as_text=True))
+
+
+def test_non_url_api_url_is_an_error_at_the_field(web, stored):
+    response = web.post("/connectors/new/.bedrock", data=bedrock_fields("bedrock-runtime.us-east-1"))
+    page = html.unescape(response.get_data(as_text=True))
+    assert response.status_code == 422
+    assert 'id="config-apiUrl-help"' in page and "must be an http(s) URL with a host" in page
+
+
+def test_megabyte_name_is_refused_at_the_field(web, stored):
+    response = web.post("/connectors/new/.webhook", data=webhook_fields("http://127.0.0.1:9/x", name="n" * 1024 * 1024))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Name must be at most 255 characters (got 1048576)" in page
+    assert 'value="' + "n" * 255 + '"' in page  # kept, cut to what the field accepts
+
+
+def test_oversized_request_is_a_413_with_a_clear_message(web, stored):
+    response = web.post("/connectors/new/.webhook", data=webhook_fields("http://127.0.0.1:9/x", name="n" * (5 * 1024 * 1024)))
+    assert response.status_code == 413
+    assert "larger than the 4 MB Switchboard accepts" in response.get_data(as_text=True)
+    htmx_response = web.post(f"/connectors/{stored}/edit", data={"name": "n" * (5 * 1024 * 1024)}, htmx=True)
+    assert htmx_response.status_code == 413
+    assert "larger than the 4 MB" in htmx_response.headers["HX-Trigger"]
+
+
+def test_bad_edit_keeps_the_stored_connector(web, stored):
+    response = web.post(f"/connectors/{stored}/edit", data=webhook_fields("ftp://nowhere", name=""))
+    page = html.unescape(response.get_data(as_text=True))
+    assert response.status_code == 422
+    assert "Name is required." in page and "must be an http(s) URL" in page
+
+
+def test_hostile_names_are_escaped(app, web):
+    cid = create_via_form(web, ".webhook", webhook_fields("http://127.0.0.1:9/x", name='<script>alert("x")</script>'))
+    for url in ("/connectors", f"/connectors/{cid}", f"/connectors/{cid}/edit"):
+        page = web.get(url).get_data(as_text=True)
+        assert "<script>alert" not in page and "&lt;script&gt;alert" in page
+
+
+def test_unknown_connector_is_a_404(web):
+    assert web.get("/connectors/nope").status_code == 404
+    assert web.post("/connectors/nope/test", data={}).status_code == 404
