@@ -67,19 +67,17 @@ def check_url(url: str, allowed: tuple[str, ...]) -> str:
 class _TLSAdapter(HTTPAdapter):
     """Carries an SSL context built for the verification mode and custom CA files."""
 
-    def __init__(self, ssl_context: ssl.SSLContext | None, **kwargs):
-        self._ssl_context = ssl_context
+    def __init__(self, ssl_context: ssl.SSLContext | None, check_hostname: bool, **kwargs):
+        self._tls = {"ssl_context": ssl_context} if ssl_context is not None else {}
+        if not check_hostname:
+            self._tls["assert_hostname"] = False  # urllib3 matches names itself unless told not to
         super().__init__(**kwargs)
 
     def init_poolmanager(self, *args, **kwargs):
-        if self._ssl_context is not None:
-            kwargs["ssl_context"] = self._ssl_context
-        super().init_poolmanager(*args, **kwargs)
+        super().init_poolmanager(*args, **{**kwargs, **self._tls})
 
     def proxy_manager_for(self, proxy, **kwargs):
-        if self._ssl_context is not None:
-            kwargs["ssl_context"] = self._ssl_context
-        return super().proxy_manager_for(proxy, **kwargs)
+        return super().proxy_manager_for(proxy, **{**kwargs, **self._tls})
 
 
 def _ssl_context(settings: OutboundSettings) -> ssl.SSLContext | None:
@@ -190,7 +188,9 @@ class OutboundClient:
         self.settings = settings
         self._session = requests.Session()
         self._session.trust_env = False  # proxies come from our settings only
-        adapter = _TLSAdapter(_ssl_context(settings), pool_maxsize=16)
+        adapter = _TLSAdapter(
+            _ssl_context(settings), settings.tls.verification_mode == "full", pool_maxsize=16
+        )
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
 

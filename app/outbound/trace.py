@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 MASK = "••••••"
 PREVIEW_BYTES = 64 * 1024
 MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary text; such secrets are refused at input
+_QUERY_PAIR = re.compile(r"([^&=]+)=([^&]*)")
 _SECRET_PARAM = re.compile(r"(token|key|secret|password|passwd|signature|sig|auth|credential)", re.I)
 
 
@@ -31,9 +32,8 @@ class Masker:
         netloc = parts.netloc
         if parts.password:
             netloc = netloc.replace(f":{parts.password}@", f":{MASK}@")
-        query = urlencode(
-            [(k, MASK if _SECRET_PARAM.search(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)],
-            safe=MASK,
+        query = _QUERY_PAIR.sub(
+            lambda m: f"{m[1]}={MASK}" if _SECRET_PARAM.search(unquote_plus(m[1])) else m[0], parts.query
         )
         return self(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
 
