@@ -17,10 +17,14 @@ def utcnow() -> datetime:
 
 class Connector(db.Model):
     __tablename__ = "connectors"
+    __table_args__ = (
+        Index("ix_connectors_name_type", "name", "connector_type_id", "id"),
+        Index("ix_connectors_type_name", "connector_type_id", "name", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True, default=lambda: str(uuid.uuid4()))
-    name: Mapped[str] = mapped_column(String(255), index=True)
-    connector_type_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    connector_type_id: Mapped[str] = mapped_column(String(64))
     config: Mapped[dict] = mapped_column(JSON, default=dict)
     # Fernet token of {"owner": id, "secrets": {...}}; never leaves the server decrypted.
     secrets_encrypted: Mapped[str | None] = mapped_column(Text)

@@ -176,8 +176,10 @@ def _record(target: Target, params: dict, result: Result, trace: Trace, duration
         total_tokens=usage.total_tokens if usage else None,
     )
     db.session.add(event)
+    db.session.flush()
+    event_id = event.id  # read before commit expires the row, which would cost a SELECT
     db.session.commit()
-    return event.id
+    return event_id
 
 
 def _retry_text(retry: bool | str | None) -> str | None:

@@ -254,7 +254,7 @@ def detail(connector_id: str):
     )
 
 
-def _run(target, ctype: ConnectorType, template: str, context: dict):
+def _run(target, ctype: ConnectorType, template: str, context: dict, page_extra=lambda: {}):
     """Run the test pane's params against `target`; answer with the result (the page without HTMX)."""
     params, errors = read_params(ctype, request.form)
     context = {**context, "params": ParamsForm.from_request(ctype, request.form, errors), "result": None,
@@ -266,16 +266,21 @@ def _run(target, ctype: ConnectorType, template: str, context: dict):
         context["result"] = executions.execute(target, params, source="test_pane", actor=_actor())
     if htmx.is_htmx():
         return htmx.fragment("connectors/_test_result.html", status=status, **context)
-    return htmx.page_or_block(template, "content", status=status, **context)
+    return htmx.page_or_block(template, "content", status=status, **context, **page_extra())
 
 
 @bp.post("/connectors/<connector_id>/test")
 def test(connector_id: str):
     connector = _connector_or_404(connector_id)
     ctype = _type_or_404(connector.connector_type_id)
-    recent = event_log.search(connector_id=connector.id, per_page=10)
-    ctx = {"connector": connector, "ctype": ctype, "recent": recent}
-    return _run(executions.target_for(connector), ctype, "connectors/detail.html", ctx)
+    return _run(
+        executions.target_for(connector),
+        ctype,
+        "connectors/detail.html",
+        {"connector": connector, "ctype": ctype},
+        # Only the full page lists recent runs, read after this run so it is among them.
+        page_extra=lambda: {"recent": event_log.search(connector_id=connector.id, per_page=10)},
+    )
 
 
 def _unsaved_target(ctype: ConnectorType, connector=None):
