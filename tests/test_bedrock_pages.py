@@ -32,6 +32,17 @@ def sse_events(body: str) -> list[tuple[str, str]]:
     return out
 
 
+def stream_test(web, cid: str, prompt: str):
+    """What static/app.js sends for a streaming sub-action."""
+    return web.post(
+        f"/connectors/{cid}/test",
+        data={"params.__present": "1", "params.subAction": "invokeStream",
+              "params.sub.messages": json.dumps([{"role": "user", "content": prompt}])},
+        headers={"Accept": "text/event-stream"},
+        htmx=True,
+    )
+
+
 def test_form_prefills_kibanas_default_test_body(web, bedrock):
     cid = create_via_form(web, ".bedrock", fields(bedrock.url))
     page = html.unescape(web.get(f"/connectors/{cid}").get_data(as_text=True))
@@ -99,13 +110,7 @@ def test_wrong_secret_shows_the_403_from_the_service(web, bedrock):
 
 def test_invoke_stream_sends_text_as_it_arrives_then_the_result(app, web, bedrock):
     cid = create_via_form(web, ".bedrock", fields(bedrock.url))
-    response = web.post(
-        f"/connectors/{cid}/test",
-        data={"params.__present": "1", "params.subAction": "invokeStream",
-              "params.sub.messages": '[{"role": "user", "content": "tell me a story"}]'},
-        headers={"Accept": "text/event-stream"},
-        htmx=True,
-    )
+    response = stream_test(web, cid, "tell me a story")
     assert response.mimetype == "text/event-stream"
     frames = sse_events(response.get_data(as_text=True))
     deltas = [json.loads(data) for name, data in frames if name == "delta"]
@@ -118,13 +123,7 @@ def test_invoke_stream_sends_text_as_it_arrives_then_the_result(app, web, bedroc
 
 def test_stream_that_fails_midway_ends_in_an_error_result(app, web, bedrock):
     cid = create_via_form(web, ".bedrock", fields(bedrock.url, **{"config.defaultModel": STREAM_ERROR_MODEL}))
-    response = web.post(
-        f"/connectors/{cid}/test",
-        data={"params.__present": "1", "params.subAction": "invokeStream",
-              "params.sub.messages": '[{"role": "user", "content": "tell me a story"}]'},
-        headers={"Accept": "text/event-stream"},
-        htmx=True,
-    )
+    response = stream_test(web, cid, "tell me a story")
     frames = sse_events(response.get_data(as_text=True))
     assert any(name == "delta" for name, _ in frames)
     assert 'data-status="error"' in frames[-1][1] and "throttlingException" in html.unescape(frames[-1][1])

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from werkzeug.serving import make_server
+
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no request lines from fakes in test output
 
 
 class FakeServer:
