@@ -9,7 +9,9 @@ from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 MASK = "••••••"
 PREVIEW_BYTES = 64 * 1024
-MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary text; such secrets are refused at input
+# Shorter values (a user name like "bob") would mask ordinary text, so they are not searched for;
+# credentials themselves only ever travel in headers, whose values the trace never keeps.
+MIN_SECRET_LENGTH = 4
 _QUERY_PAIR = re.compile(r"([^&=]+)=([^&]*)")
 _SECRET_PARAM = re.compile(r"(token|key|secret|password|passwd|signature|sig|auth|credential)", re.I)
 

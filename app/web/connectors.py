@@ -198,11 +198,12 @@ def create(type_id: str):
     return _rerender_form(ctype, None, name, config, secrets, merged, errors)
 
 
-def _stored_or_error(connector) -> tuple[dict, dict]:
+def _stored_or_empty(connector) -> dict:
+    """Stored secrets to merge blanks with; unreadable ones are empty, so the form asks for them again."""
     try:
-        return store.stored_secrets(connector), {}
+        return store.stored_secrets(connector)
     except SecretsUnreadable:
-        return {}, {}
+        return {}
 
 
 @bp.get("/connectors/<connector_id>/edit")
@@ -223,7 +224,7 @@ def edit_form(connector_id: str):
 def update(connector_id: str):
     connector = _connector_or_404(connector_id)
     ctype = _type_or_404(connector.connector_type_id)
-    stored, _ = _stored_or_error(connector)
+    stored = _stored_or_empty(connector)
     name, config, secrets, merged, errors = _read_connector_form(ctype, stored)
     if not errors:
         try:
@@ -284,7 +285,7 @@ def test(connector_id: str):
 
 
 def _unsaved_target(ctype: ConnectorType, connector=None):
-    stored = _stored_or_error(connector)[0] if connector else {}
+    stored = _stored_or_empty(connector) if connector else {}
     name, config, secrets, merged, errors = _read_connector_form(ctype, stored)
     target = executions.Target(
         id=connector.id if connector else "",

@@ -12,10 +12,7 @@ def is_htmx() -> bool:
 
 def page_or_block(template: str, block: str, status: int = 200, **context):
     """Render the whole page, or only `block` of it for HTMX; either way `Vary: HX-Request`."""
-    if is_htmx():
-        body = render_block(template, block, **context)
-    else:
-        body = render_template(template, **context)
+    body = render_block(template, block, **context) if is_htmx() else render_template(template, **context)
     response = make_response(body, status)
     response.vary.add("HX-Request")
     return response
