@@ -95,7 +95,11 @@
           else if (line.indexOf("data: ") === 0) data.push(line.slice(6));
         });
         if (name === "delta") out.textContent += JSON.parse(data.join("\n"));
-        else if (name === "result") { target.innerHTML = data.join("\n"); htmx.process(target); }
+        else if (name === "result") {
+          target.innerHTML = data.join("\n");
+          htmx.process(target);
+          htmx.trigger(document.body, "runFinished");
+        }
       }
       function pump() {
         return reader.read().then(function (chunk) {

@@ -131,8 +131,8 @@ def test_stream_that_fails_midway_ends_in_an_error_result(app, web, bedrock):
 
 
 def test_picking_a_sub_action_swaps_in_its_fields(web):
-    page = html.unescape(web.get("/types/.bedrock/params?subAction=invokeStream", htmx=True).get_data(as_text=True))
+    page = html.unescape(web.get("/types/.bedrock/params?params.subAction=invokeStream", htmx=True).get_data(as_text=True))
     assert 'data-streams="true"' in page and 'name="params.sub.messages"' in page
     assert '"content": "Hello world"' in page  # the sub-action's example
-    test = web.get("/types/.bedrock/params?subAction=test", htmx=True).get_data(as_text=True)
+    test = web.get("/types/.bedrock/params?params.subAction=test", htmx=True).get_data(as_text=True)
     assert 'data-streams="false"' in test and 'name="params.sub.body"' in test

@@ -176,7 +176,7 @@ def test_create_bedrock_connector_then_test_and_stream(page: Page, live: LiveSer
 # --- 2. Search the list ---------------------------------------------------------------------------------
 
 
-def test_search_filters_rows_as_you_type(page: Page, live: LiveServer, bedrock: FakeBedrock):
+def test_search_filters_rows_as_you_type(page: Page, live: LiveServer):
     for name in ("Search alpha hook", "Search beta hook", "Search gamma hook"):
         create_webhook(page, live, name)
     token = csrf_token(page)
@@ -189,6 +189,7 @@ def test_search_filters_rows_as_you_type(page: Page, live: LiveServer, bedrock: 
     assert response.status == 303, response.text()[:2000]
 
     page.goto(live.url + "/connectors")
+    expect(page.get_by_role("search")).to_be_visible()  # the filters are a search landmark
     # Keyboard: Tab from the top of the page reaches the search box; typing filters as you type.
     search = page.get_by_role("searchbox", name="Search connectors")
     for _ in range(12):
@@ -265,10 +266,20 @@ def test_bulk_delete_dismissed_keeps_everything(page: Page, live: LiveServer):
     rows = page.locator("table.connectors tbody tr")
     page.get_by_role("checkbox", name="Select all on this page").check()
     expect(page.get_by_role("checkbox", name="Select Keep two")).to_be_checked()
-    page.on("dialog", lambda dialog: dialog.dismiss())
+    posts: list[str] = []
+    page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
+    dialogs: list[str] = []
+
+    def dismiss(dialog):
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", dismiss)
     page.get_by_role("button", name="Delete selected").click()
-    page.goto(live.url + "/connectors?q=keep")
+    assert len(dialogs) == 1  # hx-confirm asks synchronously, inside the click
+    page.reload()
     expect(rows).to_have_count(2)
+    assert posts == []
 
 
 # --- 4. Webhook: test unsaved values from the create form ---------------------------------------------
@@ -337,7 +348,9 @@ def test_bad_url_shows_error_at_the_field_and_keeps_values(page: Page, live: Liv
     expect(page.get_by_role("heading", name="Bad URL hook", level=1)).to_be_visible()
 
 
-def test_secrets_typed_before_a_failed_submit_are_kept_but_not_shown(page: Page, live: LiveServer, bedrock):
+def test_secrets_typed_before_a_failed_submit_are_kept_but_not_shown(
+    page: Page, live: LiveServer, bedrock: FakeBedrock
+):
     page.goto(live.url + "/connectors/new/.bedrock")
     page.get_by_label("Name").fill("Bedrock kept secrets")
     page.get_by_label("URL").fill("ftp://nowhere")
@@ -361,23 +374,24 @@ VIEWPORTS = {"laptop": {"width": 1280, "height": 800}, "phone": {"width": 390, "
 
 
 @pytest.mark.parametrize("viewport", list(VIEWPORTS))
-def test_screenshots(page: Page, live: LiveServer, receiver: Receiver, tmp_path_factory, viewport: str):
-    """Pages at laptop and phone widths. Set SWITCHBOARD_SCREENSHOTS=<dir> to keep them for a look."""
+def test_screenshots(page: Page, live: LiveServer, bedrock: FakeBedrock, receiver: Receiver, tmp_path_factory,
+                     viewport: str):
+    """Pages at laptop and phone widths, none scrolling sideways. SWITCHBOARD_SCREENSHOTS=<dir> keeps them."""
     out = Path(os.environ.get("SWITCHBOARD_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
     out.mkdir(parents=True, exist_ok=True)
+    width = VIEWPORTS[viewport]["width"]
     page.set_viewport_size(VIEWPORTS[viewport])
     hook = receiver.reply("/shot", body='{"ok": true, "note": "a reply long enough to wrap on a phone screen"}')
     create_webhook(page, live, f"Screenshot hook {viewport}", hook)
-
     sideways: dict[str, int] = {}
 
     def shot(name: str) -> None:
         path = out / f"{viewport}-{name}.png"
         page.screenshot(path=path, full_page=True)
         assert path.stat().st_size > 0
-        width = page.evaluate("document.documentElement.scrollWidth")
-        if width > VIEWPORTS[viewport]["width"]:
-            sideways[name] = width
+        scroll_width = page.evaluate("document.documentElement.scrollWidth")
+        if scroll_width > width:
+            sideways[name] = scroll_width
 
     page.goto(live.url + "/connectors")
     expect(page.locator("table.connectors")).to_be_visible()
@@ -390,6 +404,10 @@ def test_screenshots(page: Page, live: LiveServer, receiver: Receiver, tmp_path_
     page.goto(live.url + "/connectors/new/.bedrock")
     expect(page.get_by_label("Name")).to_be_focused()
     shot("create-form")
+    page.get_by_label("URL").fill("ftp://nowhere")
+    page.get_by_role("button", name="Create connector").click()
+    expect(page.get_by_label("URL")).to_have_attribute("aria-invalid", "true")
+    shot("create-form-errors")
 
     page.goto(live.url + f"/connectors?q=Screenshot+hook+{viewport}")
     page.get_by_role("link", name=f"Screenshot hook {viewport}").click()
@@ -397,4 +415,19 @@ def test_screenshots(page: Page, live: LiveServer, receiver: Receiver, tmp_path_
     page.get_by_role("button", name="Run test").click()
     expect(page.locator("#test-result .result")).to_have_attribute("data-status", "ok")
     shot("detail-result")
-    assert sideways == {}, f"pages that scroll sideways at {VIEWPORTS[viewport]['width']} px: {sideways}"
+
+    page.goto(live.url + "/connectors/new/.bedrock")
+    page.get_by_label("Name").fill(f"Screenshot bedrock {viewport}")
+    page.get_by_label("URL").fill(bedrock.url)
+    page.get_by_label("Access key").fill(ACCESS_KEY)
+    page.get_by_label(SECRET_LABEL).fill(SECRET_KEY)
+    page.get_by_role("button", name="Create connector").click()
+    expect(page).to_have_url(UUID_URL)
+    page.get_by_label("Sub-action").select_option("invokeStream")
+    page.get_by_label("Messages").fill(json.dumps([{"role": "user", "content": "Say something for the screenshot"}]))
+    page.get_by_role("button", name="Run test").click()
+    expect(page.locator("#test-result .result")).to_have_attribute("data-status", "ok")
+    expect(page.locator("#test-result .result pre.streamed")).to_be_visible()
+    shot("detail-streamed")
+
+    assert sideways == {}, f"pages that scroll sideways at {width} px: {sideways}"

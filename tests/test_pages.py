@@ -144,3 +144,12 @@ def test_test_pane_works_without_javascript(app, web):
     assert response.status_code == 200 and "<html" in page
     assert 'data-status="ok"' in page
     assert page.count('data-outcome="success"') == 1  # recent runs already include this one
+
+
+def test_recent_runs_reload_after_a_test_run(app, web):
+    cid = create_via_form(web, ".server-log", {"name": "log"})
+    run = web.post(f"/connectors/{cid}/test", data={"params.__present": "1", "params.message": "x"}, htmx=True)
+    assert run.headers["HX-Trigger"] == "runFinished"
+    section = web.get(f"/connectors/{cid}", htmx=True, headers={"HX-Target": "recent-runs"}).get_data(as_text=True)
+    assert "Recent runs" in section and section.count('data-outcome="success"') == 1
+    assert "<h1>" not in section  # only the section's block

@@ -12,6 +12,7 @@ PREVIEW_BYTES = 64 * 1024
 # Shorter values (a user name like "bob") would mask ordinary text, so they are not searched for;
 # credentials themselves only ever travel in headers, whose values the trace never keeps.
 MIN_SECRET_LENGTH = 4
+_TEXTUAL = re.compile(r"^text/|json|xml|javascript|x-www-form-urlencoded", re.I)
 _QUERY_PAIR = re.compile(r"([^&=]+)=([^&]*)")
 _SECRET_PARAM = re.compile(r"(token|key|secret|password|passwd|signature|sig|auth|credential)", re.I)
 
@@ -78,6 +79,10 @@ class Exchange:
 
     def record_body(self, body: bytes, received: int) -> None:
         self.body_bytes = received
+        content_type = next((v for k, v in self.response_headers if k.lower() == "content-type"), "")
+        if content_type and not _TEXTUAL.search(content_type):
+            self.body_preview = f"({content_type}, {received} bytes, not shown as text)"
+            return
         self.body_truncated = len(body) > PREVIEW_BYTES or received > len(body)
         self.body_preview = self.masker(body[:PREVIEW_BYTES].decode("utf-8", errors="replace"))
 

@@ -102,6 +102,8 @@ def stream(target: Target, params: dict, *, source: str, actor: str) -> Iterator
             result = Result.error(GENERIC_FAILURE, trace.masker(str(exc)) or type(exc).__name__, retry=True)
         if not isinstance(result, Result):
             result = Result.ok(result)
+        if isinstance(params.get("subAction"), str):
+            result.sub_action = params["subAction"]
     result.message = trace.masker(result.message) if result.message else result.message
     result.service_message = trace.masker(result.service_message) if result.service_message else None
     result.data = trace.masker.deep(result.data)
@@ -143,10 +145,7 @@ def _start(target: Target, raw_params: dict, trace: Trace):
         sub_action=sub_action,
         sub_action_params=sub_params,
     )
-    out = ctype.execute(ctx)
-    if isinstance(out, Result):
-        out.sub_action = sub_action
-    return out
+    return ctype.execute(ctx)
 
 
 def _record(target: Target, params: dict, result: Result, trace: Trace, duration_ms: float, *, source: str, actor: str) -> int:

@@ -244,9 +244,11 @@ def detail(connector_id: str):
     connector = _connector_or_404(connector_id)
     ctype = get_type(connector.connector_type_id)
     recent = event_log.search(connector_id=connector.id, per_page=10)
+    # The recent-runs section reloads itself after each test run (hx-trigger="runFinished").
+    block = "recent" if request.headers.get("HX-Target") == "recent-runs" else "content"
     return htmx.page_or_block(
         "connectors/detail.html",
-        "content",
+        block,
         connector=connector,
         ctype=ctype,
         params=ParamsForm.defaults(ctype) if ctype else None,
@@ -266,7 +268,10 @@ def _run(target, ctype: ConnectorType, template: str, context: dict, page_extra=
             return stream_response(executions.stream(target, params, source="test_pane", actor=_actor()))
         context["result"] = executions.execute(target, params, source="test_pane", actor=_actor())
     if htmx.is_htmx():
-        return htmx.fragment("connectors/_test_result.html", status=status, **context)
+        response = htmx.fragment("connectors/_test_result.html", status=status, **context)
+        if context["result"] is not None:
+            response.headers["HX-Trigger"] = "runFinished"
+        return response
     return htmx.page_or_block(template, "content", status=status, **context, **page_extra())
 
 
@@ -320,5 +325,5 @@ def test_edited(connector_id: str):
 def params_fields(type_id: str):
     """The params fields for the sub-action picked in the test pane."""
     ctype = _type_or_404(type_id)
-    form = ParamsForm.defaults(ctype, request.args.get("subAction"))
-    return htmx.page_or_block("connectors/params.html", "params_fields", ctype=ctype, params=form)
+    form = ParamsForm.defaults(ctype, request.args.get("params.subAction"))
+    return htmx.fragment("connectors/params.html", params=form)

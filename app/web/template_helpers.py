@@ -29,7 +29,12 @@ def ctype_fields(ctype, section: str):
     return form_fields(model, secret=section == "secrets")
 
 
+def field_labels(ctype, section: str) -> dict[str, str]:
+    return {f.key: f.label for f in ctype_fields(ctype, section)}
+
+
 def register(app: Flask) -> None:
     app.add_template_filter(pretty, "pretty")
     app.add_template_global(REGISTRY, "registry")
     app.add_template_global(ctype_fields, "ctype_fields")
+    app.add_template_global(field_labels, "field_labels")
