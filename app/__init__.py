@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import settings
 from app.crypto import Keyring, load_or_create_keys, load_or_create_secret_key
@@ -54,13 +56,20 @@ def create_app(test_config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
 
-    from app.web import connectors, errors, events, health, template_helpers
+    from app import api
+    from app.web import api_keys, auth, connectors, errors, events, health, template_helpers
 
+    auth.register(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(connectors.bp)
     app.register_blueprint(events.bp)
+    app.register_blueprint(api_keys.bp)
+    api.register(app, csrf)
     errors.register(app)
     template_helpers.register(app)
+    if os.environ.get("SWITCHBOARD_TRUST_PROXY"):
+        # Behind a reverse proxy: take the client address and https from X-Forwarded-*.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
     from app import cli
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
@@ -10,15 +12,71 @@ from sqlalchemy import select
 
 from app.crypto import SecretsUnreadable
 from app.db import db
-from app.models import Connector
+from app.models import ROLES, Connector
+from app.services import accounts, preconfigured
 
 
 def register(app: Flask) -> None:
     @app.cli.command("init")
     def init() -> None:
-        """Create or upgrade the database (the encryption key is created on first start)."""
+        """Create or upgrade the database, mirror preconfigured connectors, ensure the bootstrap admin."""
         upgrade(directory=current_app.extensions["migrate"].directory)
         click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
+        preconfigured.sync()
+        admin, password = os.environ.get("SWITCHBOARD_ADMIN_USER"), os.environ.get("SWITCHBOARD_ADMIN_PASSWORD")
+        if admin and password:
+            click.echo(accounts.ensure_admin(admin, password))
+        elif not accounts.any_user():
+            click.echo(
+                "\nNo accounts yet. Create the first admin with\n"
+                "  .venv/bin/flask --app wsgi users create admin --role admin\n"
+                "or set SWITCHBOARD_ADMIN_USER and SWITCHBOARD_ADMIN_PASSWORD and start again.\n"
+            )
+
+    users = AppGroup("users", help="Manage user accounts.")
+    app.cli.add_command(users)
+
+    def _user_or_fail(name: str):
+        user = accounts.get_user(name)
+        if user is None:
+            raise click.ClickException(f'no user "{name}"')
+        return user
+
+    @users.command("create")
+    @click.argument("username")
+    @click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True)
+    @click.password_option(help="Prompted for when not given.")
+    def users_create(username: str, role: str, password: str) -> None:
+        """Create a user."""
+        try:
+            accounts.create_user(username, password, role)
+        except accounts.AccountError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f'Created {role} "{username}".')
+
+    @users.command("set-password")
+    @click.argument("username")
+    @click.password_option(help="Prompted for when not given.")
+    def users_set_password(username: str, password: str) -> None:
+        """Set a user's password (their open sessions end)."""
+        try:
+            accounts.set_password(_user_or_fail(username), password)
+        except accounts.AccountError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f'Password of "{username}" changed.')
+
+    @users.command("delete")
+    @click.argument("username")
+    def users_delete(username: str) -> None:
+        """Delete a user."""
+        accounts.delete_user(_user_or_fail(username))
+        click.echo(f'Deleted "{username}".')
+
+    @users.command("list")
+    def users_list() -> None:
+        """List users and their roles."""
+        for user in accounts.list_users():
+            click.echo(f"{user.username}\t{user.role}")
 
     secrets = AppGroup("secrets", help="Manage stored secrets.")
     app.cli.add_command(secrets)

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, false
+from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import db
@@ -65,7 +66,7 @@ class Event(db.Model):
 ROLES = ("admin", "viewer")
 
 
-class User(db.Model):
+class User(UserMixin, db.Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -75,6 +76,10 @@ class User(db.Model):
     # Bumped on password change or deletion so existing sessions stop working.
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    def get_id(self) -> str:
+        # The session names the version too, so a password change signs out old sessions.
+        return f"{self.id}:{self.session_version}"
 
 
 class ApiKey(db.Model):

@@ -11,13 +11,16 @@ Environment:
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
+# Connector ids chosen by people (API, config file): safe in URLs and file names.
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
 
 
@@ -56,8 +59,32 @@ class OutboundSettings(_Strict):
     proxy: ProxySettings = ProxySettings()
 
 
+class PreconfiguredConnector(_Strict):
+    """A connector declared in the config file (Kibana's xpack.actions.preconfigured)."""
+
+    name: str = Field(min_length=1, max_length=255)
+    connector_type_id: str
+    config: dict[str, Any] = {}
+    # A secret is a literal value, or {env = "NAME"} to read it from the environment at run time.
+    secrets: dict[str, Any] = {}
+
+
 class FileConfig(_Strict):
     outbound: OutboundSettings = OutboundSettings()
+    # Which connector types may be created and run (Kibana's enabledActionTypes); "*" is all.
+    enabled_types: tuple[str, ...] = ("*",)
+    preconfigured: dict[str, PreconfiguredConnector] = {}
+
+    @field_validator("preconfigured")
+    @classmethod
+    def _valid_ids(cls, value: dict[str, PreconfiguredConnector]) -> dict[str, PreconfiguredConnector]:
+        for connector_id in value:
+            if connector_id in ("", "__proto__", "constructor") or not ID_PATTERN.fullmatch(connector_id):
+                raise ValueError(f'invalid preconfigured connector id "{connector_id}" (letters, digits, ".", "_", "-")')
+        return value
+
+    def type_enabled(self, type_id: str) -> bool:
+        return "*" in self.enabled_types or type_id in self.enabled_types
 
 
 class ConfigError(RuntimeError):

@@ -8,25 +8,41 @@ import pytest
 from cryptography.fernet import Fernet
 from flask_migrate import upgrade
 
+from app.db import db
+from app.models import User
+from app.services import accounts, preconfigured
+
 from app import create_app
 from app.settings import FileConfig, OutboundSettings
+from werkzeug.security import generate_password_hash
 
 CSRF_RE = re.compile(r'"X-CSRFToken": "([^"]+)"')
+FORM_CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+PASSWORDS = {"admin": "admin-password-1", "viewer": "viewer-password-1"}
+ROLES = {"admin": "admin", "viewer": "viewer"}
+# Hashed once per run: scrypt is slow on purpose, and every test app gets the same two accounts.
+_HASHES = {name: generate_password_hash(password) for name, password in PASSWORDS.items()}
 
 
-def make_app(tmp_path, outbound: OutboundSettings | None = None, **overrides):
+def make_app(tmp_path, outbound: OutboundSettings | None = None, file_config: FileConfig | None = None, **overrides):
+    """An app on `tmp_path`, set up as `flask init` does, with an "admin" and a "viewer" account."""
     app = create_app(
         {
             "TESTING": True,
             "INSTANCE_PATH": str(tmp_path),
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'switchboard.db'}",
             "SWITCHBOARD_ENCRYPTION_KEYS": overrides.pop("keys", None) or [Fernet.generate_key().decode()],
-            "SWITCHBOARD": FileConfig(outbound=outbound or OutboundSettings()),
+            "SWITCHBOARD": file_config or FileConfig(outbound=outbound or OutboundSettings()),
             **overrides,
         }
     )
     with app.app_context():
         upgrade(directory=app.extensions["migrate"].directory)
+        preconfigured.sync()
+        for name, role in ROLES.items():
+            if accounts.get_user(name) is None:
+                db.session.add(User(username=name, password_hash=_HASHES[name], role=role))
+        db.session.commit()
     return app
 
 
@@ -40,12 +56,22 @@ def app(tmp_path):
         db.engine.dispose()
 
 
-class Browserish:
-    """A test client that carries the page's CSRF token the way the app's pages do (hx-headers)."""
+def sign_in(client, username: str, password: str | None = None):
+    """Sign in through the sign-in form, as a person does."""
+    page = client.get("/sign-in").get_data(as_text=True)
+    token = FORM_CSRF_RE.search(page).group(1)
+    return client.post("/sign-in", data={"csrf_token": token, "username": username,
+                                         "password": password or PASSWORDS[username]})
 
-    def __init__(self, client):
+
+class Browserish:
+    """A signed-in test client that carries the page's CSRF token the way the app's pages do (hx-headers)."""
+
+    def __init__(self, client, username: str = "admin"):
         self.client = client
         self._token = None
+        response = sign_in(client, username)
+        assert response.status_code == 303, response.get_data(as_text=True)[:500]
 
     def token(self) -> str:
         if self._token is None:
@@ -73,6 +99,11 @@ class Browserish:
 @pytest.fixture
 def web(app):
     return Browserish(app.test_client())
+
+
+@pytest.fixture
+def viewer(app):
+    return Browserish(app.test_client(), "viewer")
 
 
 @pytest.fixture

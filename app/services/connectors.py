@@ -121,7 +121,7 @@ def get(connector_id: str) -> Connector | None:
 
 
 def delete_many(ids: list[str]) -> int:
-    result = db.session.execute(delete(Connector).where(Connector.id.in_(ids)))
+    result = db.session.execute(delete(Connector).where(Connector.id.in_(ids), Connector.is_preconfigured.is_(False)))
     db.session.commit()
     return result.rowcount
 

@@ -13,13 +13,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask import current_app
 from pydantic import ValidationError
 
 from app.crypto import SecretsUnreadable
 from app.db import db
 from app.models import Connector, Event
 from app.outbound import Trace
-from app.services import outbound
+from app.services import outbound, preconfigured
 from app.services.connectors import stored_secrets
 from app.types import get_type
 from app.types.base import ExecutionContext, ParamsError, Result, describe_errors
@@ -56,6 +57,12 @@ def target_for(connector: Connector) -> Target:
     target = Target(connector.id, connector.name, connector.connector_type_id, connector.config, {}, connector)
     if connector.is_missing_secrets:
         target.refusal = Result.error(f'Connector "{connector.name}" is missing secrets; enter them in its edit form.')
+        return target
+    if connector.is_preconfigured:
+        try:
+            target.secrets = preconfigured.secrets_for(connector.id)
+        except (preconfigured.MissingEnvironment, KeyError) as exc:
+            target.refusal = Result.error(f'Preconfigured connector "{connector.name}" cannot run: {exc}.')
         return target
     try:
         target.secrets = stored_secrets(connector)
@@ -125,6 +132,8 @@ def _start(target: Target, raw_params: dict, trace: Trace):
     ctype = get_type(target.connector_type_id)
     if ctype is None:
         return Result.error(f'connector type "{target.connector_type_id}" is not registered')
+    if not current_app.config["SWITCHBOARD"].type_enabled(ctype.id):
+        return Result.error(f'connector type "{ctype.id}" is not enabled in the Switchboard config (enabled_types)')
     try:
         config = ctype.config.model_validate(target.config)
         secrets = ctype.secrets.model_validate(target.secrets)

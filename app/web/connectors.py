@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, abort, flash, make_response, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, request, url_for
 
 from app.crypto import SecretsUnreadable
 from app.services import connectors as store
@@ -22,6 +22,7 @@ from app.web.forms import (
     section_from_data,
     stored_secrets_section,
 )
+from app.web.auth import admin_required, principal
 from app.web.template_helpers import ctype_fields
 from app.web.params import ParamsForm, read_params
 from app.web.streaming import stream_response, wants_stream
@@ -33,7 +34,7 @@ PENDING_TTL_SECONDS = 3600
 
 
 def _actor() -> str:
-    return f"anonymous@{request.remote_addr}"
+    return principal().actor
 
 
 def _toast(response, text: str, level: str = "success"):
@@ -75,9 +76,10 @@ def index():
 
 
 @bp.post("/connectors/bulk-delete")
+@admin_required
 def bulk_delete():
     ids = request.form.getlist("ids")
-    count = store.delete_many(ids) if ids else 0
+    count = store.delete_many(ids) if ids else 0  # preconfigured rows are never deleted
     text = f"Deleted {count} connector{'s' if count != 1 else ''}." if count else "Select connectors to delete first."
     if not htmx.is_htmx():
         flash(text, "success" if count else "warning")
@@ -87,8 +89,9 @@ def bulk_delete():
 
 @bp.route("/connectors/<connector_id>", methods=["DELETE"])
 @bp.post("/connectors/<connector_id>/delete")
+@admin_required
 def delete(connector_id: str):
-    connector = _connector_or_404(connector_id)
+    connector = _editable(connector_id)
     name = connector.name
     store.delete_many([connector.id])
     text = f'Deleted connector "{name}".'
@@ -106,9 +109,14 @@ def delete(connector_id: str):
 
 
 @bp.get("/connectors/new")
+@admin_required
 def pick_type():
     q = request.args.get("q", "").strip().lower()
-    types = [t for t in all_types() if not q or q in t.name.lower() or q in t.id or q in t.description.lower()]
+    config = current_app.config["SWITCHBOARD"]
+    types = [
+        t for t in all_types()
+        if config.type_enabled(t.id) and (not q or q in t.name.lower() or q in t.id or q in t.description.lower())
+    ]
     return htmx.page_or_block("connectors/pick_type.html", "cards", types=types, q=q)
 
 
@@ -117,6 +125,20 @@ def _type_or_404(type_id: str) -> ConnectorType:
     if ctype is None:
         abort(404, description=f'Unknown connector type "{type_id}".')
     return ctype
+
+
+def _creatable_type(type_id: str) -> ConnectorType:
+    ctype = _type_or_404(type_id)
+    if not current_app.config["SWITCHBOARD"].type_enabled(ctype.id):
+        abort(403, description=f'Connector type "{ctype.id}" is not enabled in this Switchboard\'s config (enabled_types).')
+    return ctype
+
+
+def _editable(connector_id: str):
+    connector = _connector_or_404(connector_id)
+    if connector.is_preconfigured:
+        abort(400, description=f"Preconfigured connector {connector_id} is declared in the config file and cannot be changed here.")
+    return connector
 
 
 def _form_context(ctype: ConnectorType, *, connector=None, name="", config=None, secrets=None, errors=None,
@@ -137,8 +159,9 @@ def _form_context(ctype: ConnectorType, *, connector=None, name="", config=None,
 
 
 @bp.get("/connectors/new/<path:type_id>")
+@admin_required
 def create_form(type_id: str):
-    ctype = _type_or_404(type_id)
+    ctype = _creatable_type(type_id)
     return htmx.page_or_block("connectors/form.html", "form", **_form_context(ctype))
 
 
@@ -185,8 +208,9 @@ def _after_save(connector, text: str):
 
 
 @bp.post("/connectors/new/<path:type_id>")
+@admin_required
 def create(type_id: str):
-    ctype = _type_or_404(type_id)
+    ctype = _creatable_type(type_id)
     name, config, secrets, merged, errors = _read_connector_form(ctype, {})
     if not errors:
         try:
@@ -207,8 +231,9 @@ def _stored_or_empty(connector) -> dict:
 
 
 @bp.get("/connectors/<connector_id>/edit")
+@admin_required
 def edit_form(connector_id: str):
-    connector = _connector_or_404(connector_id)
+    connector = _editable(connector_id)
     ctype = _type_or_404(connector.connector_type_id)
     ctx = _form_context(
         ctype,
@@ -221,8 +246,9 @@ def edit_form(connector_id: str):
 
 
 @bp.post("/connectors/<connector_id>/edit")
+@admin_required
 def update(connector_id: str):
-    connector = _connector_or_404(connector_id)
+    connector = _editable(connector_id)
     ctype = _type_or_404(connector.connector_type_id)
     stored = _stored_or_empty(connector)
     name, config, secrets, merged, errors = _read_connector_form(ctype, stored)
@@ -307,15 +333,17 @@ def _unsaved_target(ctype: ConnectorType, connector=None):
 
 
 @bp.post("/connectors/new/<path:type_id>/test")
+@admin_required
 def test_unsaved(type_id: str):
-    ctype = _type_or_404(type_id)
+    ctype = _creatable_type(type_id)
     target, ctx = _unsaved_target(ctype)
     return _run(target, ctype, "connectors/form.html", ctx)
 
 
 @bp.post("/connectors/<connector_id>/edit/test")
+@admin_required
 def test_edited(connector_id: str):
-    connector = _connector_or_404(connector_id)
+    connector = _editable(connector_id)
     ctype = _type_or_404(connector.connector_type_id)
     target, ctx = _unsaved_target(ctype, connector)
     return _run(target, ctype, "connectors/form.html", ctx)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import make_response, render_template
+from flask import make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -12,6 +12,10 @@ from app.web import htmx
 
 
 def _answer(status: int, title: str, message: str):
+    if request.path.startswith(("/api/", "/s/")):  # API clients get Kibana's JSON error body
+        from app.api import error_body
+
+        return error_body(status, message)
     if htmx.is_htmx():
         response = make_response("", status)
         response.headers["HX-Reswap"] = "none"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Flask
+from flask import Flask, current_app
 
 from app.types import REGISTRY
 from app.types.fields import form_fields
@@ -33,8 +33,17 @@ def field_labels(ctype, section: str) -> dict[str, str]:
     return {f.key: f.label for f in ctype_fields(ctype, section)}
 
 
+def enabled_types() -> set[str]:
+    config = current_app.config["SWITCHBOARD"]
+    return {type_id for type_id in REGISTRY if config.type_enabled(type_id)}
+
+
 def register(app: Flask) -> None:
     app.add_template_filter(pretty, "pretty")
     app.add_template_global(REGISTRY, "registry")
     app.add_template_global(ctype_fields, "ctype_fields")
     app.add_template_global(field_labels, "field_labels")
+
+    @app.context_processor
+    def _enabled_types():
+        return {"enabled_types": enabled_types()}

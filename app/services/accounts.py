@@ -1,0 +1,229 @@
+"""Accounts: users with roles, API keys for scripts, and the sign-in throttle.
+
+Roles match Kibana's privileges on connectors: `admin` is "all" (create, edit, delete, test,
+import/export, manage users and keys); `viewer` is "read" (list, view, test/execute, event log).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.db import db
+from app.models import ROLES, ApiKey, SignInThrottle, User, utcnow
+
+PASSWORD_MIN = 8
+USERNAME_MAX = 150
+# Failed sign-ins allowed before each further one waits 2^(n - FREE_FAILURES) seconds, capped.
+FREE_FAILURES = 5
+MAX_BLOCK = timedelta(minutes=15)
+FORGET_AFTER = timedelta(hours=1)
+# Checked against when the user does not exist, so both paths cost one scrypt.
+_DUMMY_HASH = generate_password_hash("switchboard-dummy-password")
+
+
+class AccountError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is acting: a signed-in user or an API key."""
+
+    name: str
+    role: str
+    kind: str  # "user" | "api_key"
+    user_id: int | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def actor(self) -> str:
+        return self.name if self.kind == "user" else f"api key {self.name}"
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise AccountError(f'role must be one of {", ".join(ROLES)} (got "{role}")')
+
+
+def _check_password(password: str) -> None:
+    if len(password) < PASSWORD_MIN:
+        raise AccountError(f"password must be at least {PASSWORD_MIN} characters")
+
+
+def get_user(username: str) -> User | None:
+    return db.session.scalar(select(User).where(User.username == username))
+
+
+def list_users() -> list[User]:
+    return list(db.session.scalars(select(User).order_by(User.username)))
+
+
+def any_user() -> bool:
+    return db.session.scalar(select(User.id).limit(1)) is not None
+
+
+def create_user(username: str, password: str, role: str) -> User:
+    username = username.strip()
+    if not username or len(username) > USERNAME_MAX or any(c.isspace() or not c.isprintable() for c in username):
+        raise AccountError(f"user name must be 1-{USERNAME_MAX} printable characters without spaces")
+    _check_role(role)
+    _check_password(password)
+    if get_user(username) is not None:
+        raise AccountError(f'user "{username}" already exists')
+    user = User(username=username, password_hash=generate_password_hash(password), role=role)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    _check_password(password)
+    user.password_hash = generate_password_hash(password)
+    user.session_version += 1  # signs out every session of this user
+    db.session.commit()
+
+
+def delete_user(user: User) -> None:
+    db.session.delete(user)
+    db.session.commit()
+
+
+def ensure_admin(username: str, password: str) -> str:
+    """Start-up bootstrap: make sure this admin exists with this password. Says what it did."""
+    user = get_user(username)
+    if user is None:
+        create_user(username, password, "admin")
+        return f'Created admin "{username}".'
+    changed = []
+    if user.role != "admin":
+        user.role = "admin"
+        changed.append("role")
+    if not check_password_hash(user.password_hash, password):
+        set_password(user, password)
+        changed.append("password")
+    db.session.commit()
+    return f'Admin "{username}" is ready' + (f" ({' and '.join(changed)} updated)." if changed else ".")
+
+
+# ---- sign-in with a throttle shared by all workers -------------------------------------------
+
+
+class SignInBlocked(Exception):
+    def __init__(self, seconds: int):
+        super().__init__(f"Too many failed sign-ins. Try again in {seconds} second{'s' if seconds != 1 else ''}.")
+        self.seconds = seconds
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything here is UTC.
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+def _throttles(keys: list[str]) -> list[SignInThrottle]:
+    return list(db.session.scalars(select(SignInThrottle).where(SignInThrottle.key.in_(keys))))
+
+
+def authenticate(username: str, password: str, address: str) -> User:
+    """The user, or AccountError for bad credentials, or SignInBlocked while throttled."""
+    keys = [f"user:{username[:USERNAME_MAX]}", f"addr:{address}"]
+    now = utcnow()
+    for row in _throttles(keys):
+        blocked = _aware(row.blocked_until)
+        if blocked and blocked > now:
+            raise SignInBlocked(max(1, int((blocked - now).total_seconds() + 0.999)))
+    user = get_user(username)
+    ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password) and user is not None
+    if ok:
+        for row in _throttles(keys):
+            db.session.delete(row)
+        db.session.commit()
+        return user
+    _record_failure(keys, now)
+    raise AccountError("Wrong user name or password.")
+
+
+def _record_failure(keys: list[str], now: datetime) -> None:
+    existing = {row.key: row for row in _throttles(keys)}
+    for key in keys:
+        row = existing.get(key)
+        if row is None:
+            row = SignInThrottle(key=key, failures=0)
+            db.session.add(row)
+        elif now - _aware(row.last_failure_at) > FORGET_AFTER:
+            row.failures = 0
+        row.failures += 1
+        row.last_failure_at = now
+        if row.failures > FREE_FAILURES:
+            wait = timedelta(seconds=2 ** (row.failures - FREE_FAILURES))
+            row.blocked_until = now + min(wait, MAX_BLOCK)
+    db.session.commit()
+
+
+# ---- API keys ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    key: ApiKey
+    secret: str
+
+    @property
+    def encoded(self) -> str:
+        """What goes after `Authorization: ApiKey ` — base64 of "id:key", as Kibana's API keys."""
+        return base64.b64encode(f"{self.key.id}:{self.secret}".encode()).decode()
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_api_key(name: str, role: str, created_by: int | None) -> NewApiKey:
+    name = name.strip()
+    if not name or len(name) > USERNAME_MAX:
+        raise AccountError(f"name must be 1-{USERNAME_MAX} characters")
+    _check_role(role)
+    secret = secrets.token_urlsafe(32)
+    key = ApiKey(id=secrets.token_hex(8), name=name, role=role, key_hash=_digest(secret), created_by=created_by)
+    db.session.add(key)
+    db.session.commit()
+    return NewApiKey(key, secret)
+
+
+def list_api_keys() -> list[ApiKey]:
+    return list(db.session.scalars(select(ApiKey).order_by(ApiKey.revoked_at.is_not(None), ApiKey.created_at.desc())))
+
+
+def revoke_api_key(key_id: str) -> ApiKey | None:
+    key = db.session.get(ApiKey, key_id)
+    if key is not None and key.revoked_at is None:
+        key.revoked_at = utcnow()
+        db.session.commit()
+    return key
+
+
+def verify_api_key(encoded: str) -> ApiKey | None:
+    """The live key for a base64 "id:key" value, or None."""
+    try:
+        key_id, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    key = db.session.get(ApiKey, key_id) if key_id else None
+    if key is None or key.revoked_at is not None or not hmac.compare_digest(key.key_hash, _digest(secret)):
+        return None
+    now = utcnow()
+    if key.last_used_at is None or now - _aware(key.last_used_at) > timedelta(minutes=1):
+        key.last_used_at = now  # at most one write a minute per key
+        db.session.commit()
+    return key

@@ -1,0 +1,53 @@
+"""API keys for scripts: an admin creates one with a role, sees it once, and can revoke it."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+
+from app.models import ROLES
+from app.services import accounts
+from app.web import htmx
+from app.web.auth import admin_required, principal
+
+bp = Blueprint("api_keys", __name__, url_prefix="/settings/api-keys")
+
+
+def _page(status: int = 200, **context):
+    return make_response(
+        render_template("api_keys/index.html", keys=accounts.list_api_keys(), roles=ROLES, **context), status
+    )
+
+
+@bp.get("")
+@admin_required
+def index():
+    return _page()
+
+
+@bp.post("")
+@admin_required
+def create():
+    name, role = request.form.get("name", ""), request.form.get("role", "viewer")
+    try:
+        new = accounts.create_api_key(name, role, principal().user_id)
+    except accounts.AccountError as exc:
+        return _page(422, error=str(exc), name=name, role=role)
+    # Shown once: only a hash is stored, so this page is the only place the key ever appears.
+    response = _page(201, new=new, base_url=request.host_url.rstrip("/"))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/<key_id>/revoke")
+@admin_required
+def revoke(key_id: str):
+    key = accounts.revoke_api_key(key_id)
+    if key is None:
+        flash("No such API key.", "warning")
+    else:
+        flash(f'Revoked API key "{key.name}". Scripts using it are refused from now on.', "success")
+    if htmx.is_htmx():
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = url_for("api_keys.index")
+        return response
+    return redirect(url_for("api_keys.index"), 303)

@@ -1,0 +1,118 @@
+"""Sign-in, sign-out, and the guard that makes every page require an account.
+
+Pages use the session cookie (Flask-Login); the REST API also takes `Authorization: ApiKey …` or
+Basic (see app/api/auth.py). Roles are checked with `admin_required`.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Blueprint, abort, flash, g, make_response, redirect, render_template, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
+from flask_login import LoginManager, current_user, login_user, logout_user
+
+from app.db import db
+from app.models import User
+from app.services import accounts
+from app.web import htmx
+
+bp = Blueprint("auth", __name__)
+login_manager = LoginManager()
+PUBLIC_ENDPOINTS = {"health.healthz", "auth.sign_in", "static"}
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """The session cookie is Secure whenever the request came over https (directly or via a trusted proxy)."""
+
+    def get_cookie_secure(self, app) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"] or request.is_secure)
+
+
+@login_manager.user_loader
+def load_user(token: str) -> User | None:
+    user_id, _, version = token.partition(":")
+    if not user_id.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or str(user.session_version) != version:
+        return None
+    return user
+
+
+def principal() -> accounts.Principal | None:
+    return g.get("principal")
+
+
+def _principal_of(user: User) -> accounts.Principal:
+    return accounts.Principal(user.username, user.role, "user", user.id)
+
+
+@bp.before_app_request
+def require_sign_in():
+    if request.blueprint == "api" or request.endpoint in PUBLIC_ENDPOINTS or request.path.startswith(("/api/", "/s/")):
+        return None  # the API authenticates each request itself (and answers unknown paths in JSON)
+    if current_user.is_authenticated:
+        g.principal = _principal_of(current_user)
+        return None
+    target = url_for("auth.sign_in", next=request.full_path if request.method == "GET" else None)
+    if htmx.is_htmx():
+        response = make_response("", 401)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)
+
+
+def admin_required(view):
+    """Changes are for admins (Kibana's `all`); viewers (`read`) may look and test."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        who = principal()
+        if who is None or not who.is_admin:
+            abort(403, description="Only admins can do that; your account can view and test connectors.")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("connectors.index")
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in():
+    if current_user.is_authenticated:
+        return redirect(_safe_next(request.args.get("next")))
+    error, status, username = None, 200, ""
+    if request.method == "POST":
+        username = request.form.get("username", "")[: accounts.USERNAME_MAX + 1]
+        try:
+            user = accounts.authenticate(username, request.form.get("password", ""), request.remote_addr or "")
+        except accounts.SignInBlocked as exc:
+            error, status = str(exc), 429
+        except accounts.AccountError as exc:
+            error, status = str(exc), 401
+        else:
+            session.clear()  # a fresh session on sign-in (no fixation)
+            login_user(user)
+            return redirect(_safe_next(request.args.get("next")), 303)
+    no_users = not accounts.any_user()
+    return make_response(render_template("auth/sign_in.html", error=error, username=username, no_users=no_users), status)
+
+
+@bp.post("/sign-out")
+def sign_out():
+    logout_user()
+    session.clear()
+    flash("Signed out.", "success")
+    return redirect(url_for("auth.sign_in"), 303)
+
+
+def register(app) -> None:
+    app.session_interface = SessionInterface()
+    login_manager.init_app(app)
+    app.register_blueprint(bp)
+    app.add_template_global(principal, "principal")
