@@ -13,7 +13,7 @@ from sqlalchemy import select
 from app.crypto import SecretsUnreadable
 from app.db import db
 from app.models import ROLES, Connector
-from app.services import accounts, preconfigured
+from app.services import accounts, preconfigured, transfer
 
 
 def register(app: Flask) -> None:
@@ -32,6 +32,44 @@ def register(app: Flask) -> None:
                 "  .venv/bin/flask --app wsgi users create admin --role admin\n"
                 "or set SWITCHBOARD_ADMIN_USER and SWITCHBOARD_ADMIN_PASSWORD and start again.\n"
             )
+
+    transfer_group = AppGroup("connectors", help="Export and import connectors (NDJSON, without secrets).")
+    app.cli.add_command(transfer_group)
+
+    @transfer_group.command("export")
+    @click.option("--id", "ids", multiple=True, help="Export only these connectors (repeatable); default all.")
+    @click.option("-o", "--output", type=click.File("w"), default="-", help="File to write; default standard output.")
+    def connectors_export(ids: tuple[str, ...], output) -> None:
+        """Export connectors in Kibana's saved-object NDJSON format."""
+        query = select(Connector).order_by(Connector.name, Connector.id)
+        if ids:
+            query = query.where(Connector.id.in_(ids))
+        rows = list(db.session.scalars(query))
+        missing = sorted(set(ids) - {c.id for c in rows})
+        if missing:
+            raise click.ClickException(f"no such connector(s): {', '.join(missing)}")
+        output.write(transfer.export_ndjson(rows) + "\n")
+        skipped = len(transfer.unexportable(rows))
+        click.echo(f"Exported {len(rows) - skipped} connector(s); secrets are never exported"
+                   + (f"; {skipped} preconfigured skipped." if skipped else "."), err=True)
+
+    @transfer_group.command("import")
+    @click.argument("file", type=click.File("rb"))
+    @click.option("--overwrite", is_flag=True, help="Replace connectors with the same id.")
+    @click.option("--create-new-copies", is_flag=True, help="Give every imported connector a new id.")
+    def connectors_import(file, overwrite: bool, create_new_copies: bool) -> None:
+        """Import an NDJSON export (from Switchboard or Kibana); nothing is imported if the file is bad."""
+        try:
+            result = transfer.import_ndjson(file.read(), overwrite=overwrite, create_new_copies=create_new_copies)
+        except (transfer.ImportFileError, ValueError) as exc:
+            raise click.ClickException(f"nothing imported: {exc}") from None
+        click.echo(f"Imported {result.successCount} connector(s).")
+        for error in result.errors:
+            click.echo(f"  not imported: {error['id']}: {error['error'].get('message') or error['error']['type']}", err=True)
+        for warning in result.warnings:
+            click.echo(f"  {warning['message']}", err=True)
+        if result.errors:
+            raise SystemExit(1)
 
     users = AppGroup("users", help="Manage user accounts.")
     app.cli.add_command(users)

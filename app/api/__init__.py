@@ -119,7 +119,7 @@ def _http_error(exc: HTTPException):
 
 
 def register(app: Flask, csrf) -> None:
-    from app.api import connectors  # noqa: F401 - routes register on bp
+    from app.api import connectors, saved_objects  # noqa: F401 - routes register on bp
 
     csrf.exempt(bp)  # checked in authenticate(), per authentication scheme
     app.register_blueprint(bp)

@@ -141,8 +141,12 @@ class Page:
     last_runs: dict[str, LastRun]
 
 
-def search(q: str = "", type_id: str = "", sort: str = "name", order: str = "asc", page: int = 1) -> Page:
+def search(
+    q: str = "", type_id: str = "", sort: str = "name", order: str = "asc", page: int = 1, missing_secrets: bool = False
+) -> Page:
     query = select(Connector)
+    if missing_secrets:
+        query = query.where(Connector.is_missing_secrets.is_(True))
     q = q.strip()
     if q:
         needle = q.lower()

@@ -61,8 +61,10 @@ def _list_context():
     type_id = request.values.get("type", "")
     sort = request.values.get("sort", "name")
     order = request.values.get("order", "asc")
-    page = store.search(q=q, type_id=type_id, sort=sort, order=order, page=_int_arg("page"))
-    return {"page": page, "q": q, "type_id": type_id, "sort": sort, "order": order, "types": all_types()}
+    missing = request.values.get("missing") == "1"
+    page = store.search(q=q, type_id=type_id, sort=sort, order=order, page=_int_arg("page"), missing_secrets=missing)
+    return {"page": page, "q": q, "type_id": type_id, "sort": sort, "order": order, "types": all_types(),
+            "missing": missing}
 
 
 @bp.get("/")
