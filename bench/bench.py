@@ -42,6 +42,7 @@ from sqlalchemy import event as sa_event  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 
 from app import create_app  # noqa: E402
+from app.services import accounts  # noqa: E402
 from app.db import db  # noqa: E402
 from app.models import Connector, Event  # noqa: E402
 from app.services import connectors as store  # noqa: E402
@@ -193,8 +194,20 @@ def seed(app, rng: random.Random) -> dict:
 # ---- the scenarios -------------------------------------------------------------------------------
 
 
-def bench_pages(app, counter: QueryCounter, results: Results, seeded: dict) -> None:
+BENCH_USER, BENCH_PASSWORD = "bench-admin", "bench-password-" + uuid.uuid4().hex
+
+
+def signed_in_client(app):
+    """A test client signed in through the sign-in form (pages all require an account)."""
     client = app.test_client()
+    resp = client.post("/sign-in", data={"username": BENCH_USER, "password": BENCH_PASSWORD})
+    if resp.status_code != 303:
+        raise RuntimeError(f"sign-in failed: {resp.status_code}")
+    return client
+
+
+def bench_pages(app, counter: QueryCounter, results: Results, seeded: dict) -> None:
+    client = signed_in_client(app)
     unique = seeded["rows"][len(seeded["rows"]) // 2]["name"].rsplit(" ", 1)[1]  # the 5-digit serial
     htmx = {"HX-Request": "true"}
 
@@ -275,7 +288,7 @@ def bench_webhook(app, counter: QueryCounter, results: Results) -> None:
                         "decrypt + outbound + trace + event INSERT")
 
         # 3. the web path: POST /connectors/<id>/test as the test pane sends it (HTMX).
-        client = app.test_client()
+        client = signed_in_client(app)
         form = {"params.__present": "1", "params.body": body}
 
         def web():
@@ -311,6 +324,7 @@ def main() -> int:
         try:
             with app.app_context():
                 upgrade(directory=app.extensions["migrate"].directory)
+                accounts.create_user(BENCH_USER, BENCH_PASSWORD, "admin")
                 counter = QueryCounter(db.engine)
         finally:
             logging.disable(logging.NOTSET)
