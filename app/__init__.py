@@ -57,7 +57,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
 
     from app import api
-    from app.web import api_keys, auth, connectors, errors, events, health, template_helpers, transfer
+    from app.web import api_docs, api_keys, auth, connectors, errors, events, health, template_helpers, transfer
 
     auth.register(app)
     app.register_blueprint(health.bp)
@@ -65,6 +65,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(events.bp)
     app.register_blueprint(api_keys.bp)
     app.register_blueprint(transfer.bp)
+    app.register_blueprint(api_docs.bp)
     api.register(app, csrf)
     errors.register(app)
     template_helpers.register(app)

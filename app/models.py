@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import UTC, datetime
 
@@ -73,8 +74,9 @@ class User(UserMixin, db.Model):
     username: Mapped[str] = mapped_column(String(150), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))  # admin | viewer
-    # Bumped on password change or deletion so existing sessions stop working.
-    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    # Bumped on password change so existing sessions stop working. Starts random: SQLite may give a
+    # deleted user's id to the next account, whose sessions must not match the deleted user's cookie.
+    session_version: Mapped[int] = mapped_column(Integer, default=lambda: secrets.randbelow(2**30) + 1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     def get_id(self) -> str:

@@ -1,15 +1,22 @@
 """End to end in a real browser: Debian's chromium, driven by Playwright, against the app under gunicorn.
 
-The app runs as it is deployed (tests/live_server.py); the outside services are the fakes in tests/fakes,
-all on 127.0.0.1. Every wait is one of Playwright's bounded ones (expect / wait_for).
+The app runs as it is deployed (tests/live_server.py), with an admin and a viewer account; the outside
+services are the fakes in tests/fakes, all on 127.0.0.1. Every wait is one of Playwright's bounded ones
+(expect / wait_for).
+
+Signing in costs a scrypt hash on the server, so each role signs in once per module through the real
+sign-in page and every other test starts from that browser state (cookies): `page` is the admin's,
+`viewer_page` the viewer's, `anon_page` nobody's.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -22,11 +29,11 @@ if not Path(CHROMIUM).is_file():
     pytest.skip(f"no chromium at {CHROMIUM} (apt-get install -y chromium)", allow_module_level=True)
 pytest.importorskip("playwright.sync_api")
 
-from playwright.sync_api import Page, expect  # noqa: E402
+from playwright.sync_api import Browser, BrowserContext, Page, expect  # noqa: E402
 
 from tests.fakes.bedrock import ACCESS_KEY, SECRET_KEY, FakeBedrock, reply_for  # noqa: E402
 from tests.fakes.receiver import Receiver  # noqa: E402
-from tests.live_server import LiveServer  # noqa: E402
+from tests.live_server import Account, LiveServer  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -41,6 +48,9 @@ CHROMIUM_ARGS = [
 TIMEOUT_MS = 5000
 UUID_URL = re.compile(r"/connectors/[0-9a-f-]{36}$")
 SECRET_LABEL = re.compile(r"^Secret\b")  # not "Secret headers"; the label ends with a required mark
+KIBANA_EXPORT = Path(__file__).parent / "data" / "kibana-connectors-export.ndjson"
+KIBANA_WEBHOOK_ID = "4d2d8da0-4d1f-11ee-9367-577408be4681"  # "my-webhook": hasAuth, basic, no secrets
+KIBANA_BEDROCK_ID = "b7c1e0f2-9a64-4c41-8d3e-2f7a1b5c9d10"
 expect.set_options(timeout=TIMEOUT_MS)
 
 
@@ -72,37 +82,112 @@ def receiver():
         yield fake
 
 
-@pytest.fixture(autouse=True)
-def _bounded(page: Page):
-    """Short timeouts everywhere, and no uncaught JavaScript error in any test."""
+# --- Signed-in pages --------------------------------------------------------------------------------------
+
+
+def fill_sign_in(page: Page, account: Account, password: str | None = None) -> None:
+    page.get_by_label("User name").fill(account.username)
+    page.get_by_label("Password").fill(account.password if password is None else password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def _signed_in_state(browser: Browser, context_args: dict, live: LiveServer, role: str) -> dict:
+    """Sign in through the sign-in page once; the cookies it leaves are reused by every test."""
+    context = browser.new_context(**context_args)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(live.url + "/sign-in")
+        fill_sign_in(page, live.accounts[role])
+        expect(page).to_have_url(live.url + "/connectors")
+        expect(page.get_by_role("button", name=re.compile(r"^Sign out"))).to_contain_text(role)
+        return context.storage_state()
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def admin_state(browser: Browser, browser_context_args, live: LiveServer) -> dict:
+    return _signed_in_state(browser, browser_context_args, live, "admin")
+
+
+@pytest.fixture(scope="module")
+def viewer_state(browser: Browser, browser_context_args, live: LiveServer) -> dict:
+    return _signed_in_state(browser, browser_context_args, live, "viewer")
+
+
+@pytest.fixture
+def js_errors():
+    """No uncaught JavaScript error in any page of a test."""
+    errors: list[str] = []
+    yield errors
+    assert errors == [], f"JavaScript errors in the page: {errors}"
+
+
+def _bounded(page: Page, errors: list[str]) -> Page:
     page.set_default_timeout(TIMEOUT_MS)
     page.set_default_navigation_timeout(2 * TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield
-    assert errors == [], f"JavaScript errors in the page: {errors}"
+    page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
+    return page
+
+
+@pytest.fixture
+def context(new_context, admin_state) -> BrowserContext:
+    """pytest-playwright's `context`, signed in as the admin."""
+    return new_context(storage_state=admin_state)
+
+
+@pytest.fixture
+def page(context: BrowserContext, js_errors) -> Page:
+    return _bounded(context.new_page(), js_errors)
+
+
+@pytest.fixture
+def viewer_page(new_context, viewer_state, js_errors) -> Page:
+    return _bounded(new_context(storage_state=viewer_state).new_page(), js_errors)
+
+
+@pytest.fixture
+def anon_page(new_context, js_errors) -> Page:
+    return _bounded(new_context().new_page(), js_errors)
+
+
+# --- Helpers ------------------------------------------------------------------------------------------------
 
 
 def csrf_token(page: Page) -> str:
     return json.loads(page.locator("body").get_attribute("hx-headers"))["X-CSRFToken"]
 
 
-def create_webhook(page: Page, live: LiveServer, name: str, url: str = "http://127.0.0.1:9/hook") -> str:
-    """Create a webhook through the create form's endpoint (no JS), with the page's cookies and token."""
+def _post_create(page: Page, live: LiveServer, type_id: str, form: dict) -> str:
+    """Create a connector through the create form's endpoint (no JS), with the page's cookies and token."""
     if not page.url.startswith(live.url):
         page.goto(live.url + "/connectors")
     response = page.request.post(
-        f"{live.url}/connectors/new/.webhook",
-        form={"name": name, "config.url": url, "config.method": "post", "config.hasAuth": "false"},
-        headers={"X-CSRFToken": csrf_token(page)},
-        max_redirects=0,
+        f"{live.url}/connectors/new/{type_id}", form=form, headers={"X-CSRFToken": csrf_token(page)}, max_redirects=0
     )
     assert response.status == 303, response.text()[:2000]
     return response.headers["location"].rsplit("/", 1)[1]
 
 
+def create_webhook(page: Page, live: LiveServer, name: str, url: str = "http://127.0.0.1:9/hook") -> str:
+    return _post_create(
+        page, live, ".webhook", {"name": name, "config.url": url, "config.method": "post", "config.hasAuth": "false"}
+    )
+
+
+def create_server_log(page: Page, live: LiveServer, name: str) -> str:
+    return _post_create(page, live, ".server-log", {"name": name})
+
+
+def sign_in_next(page: Page) -> str:
+    """Where the sign-in page will go after signing in (its `next`), once the browser is on it."""
+    expect(page).to_have_url(re.compile(r"/sign-in\?next="))
+    return parse_qs(urlsplit(page.url).query)["next"][0]
+
+
 def row_names(page: Page) -> list[str]:
-    return page.locator("table.connectors tbody tr td:nth-child(2) > a").all_inner_texts()
+    return page.locator("table.connectors tbody tr td.name > a").all_inner_texts()
 
 
 # --- 1. Bedrock: create through the UI, test, stream -----------------------------------------------------
@@ -179,14 +264,7 @@ def test_create_bedrock_connector_then_test_and_stream(page: Page, live: LiveSer
 def test_search_filters_rows_as_you_type(page: Page, live: LiveServer):
     for name in ("Search alpha hook", "Search beta hook", "Search gamma hook"):
         create_webhook(page, live, name)
-    token = csrf_token(page)
-    response = page.request.post(
-        f"{live.url}/connectors/new/.server-log",
-        form={"name": "Search alpha log"},
-        headers={"X-CSRFToken": token},
-        max_redirects=0,
-    )
-    assert response.status == 303, response.text()[:2000]
+    create_server_log(page, live, "Search alpha log")
 
     page.goto(live.url + "/connectors")
     expect(page.get_by_role("search")).to_be_visible()  # the filters are a search landmark
@@ -368,30 +446,235 @@ def test_secrets_typed_before_a_failed_submit_are_kept_but_not_shown(
     expect(page.locator("#test-result .result")).to_have_attribute("data-status", "ok")
 
 
-# --- 6. Screenshots ---------------------------------------------------------------------------------------
+# --- 6. Accounts: sign in, sign out, come back where you were ---------------------------------------------
 
+
+def test_sign_in_form_errors_redirects_back_and_signs_out(anon_page: Page, live: LiveServer):
+    page, admin = anon_page, live.accounts["admin"]
+    # Not signed in: a page sends you to the sign-in form, which remembers where you were going.
+    page.goto(live.url + "/connectors?q=nothing+here")
+    assert sign_in_next(page) == "/connectors?q=nothing+here"
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_label("User name")).to_be_focused()  # autofocus
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Connectors")).to_have_count(0)
+
+    fill_sign_in(page, admin, password="not-" + admin.password)
+    expect(page.get_by_role("alert")).to_have_text("Wrong user name or password.")
+    expect(page.get_by_label("User name")).to_have_value(admin.username)  # kept; the password is not
+    expect(page.get_by_label("User name")).to_have_attribute("aria-describedby", "sign-in-error")
+    expect(page.get_by_label("Password")).to_have_value("")
+    assert sign_in_next(page) == "/connectors?q=nothing+here"  # the way back survives a failed attempt
+
+    page.get_by_label("Password").fill(admin.password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(live.url + "/connectors?q=nothing+here")
+    expect(page.get_by_role("searchbox", name="Search connectors")).to_have_value("nothing here")
+    sign_out = page.get_by_role("button", name=re.compile(r"^Sign out"))
+    expect(sign_out).to_contain_text(admin.username)
+
+    # The session ends elsewhere (another tab signs out): the next HTMX request leads to the sign-in page
+    # (401 + HX-Redirect), and signing in again comes back to the same search.
+    response = page.request.post(live.url + "/sign-out", headers={"X-CSRFToken": csrf_token(page)}, max_redirects=0)
+    assert response.status == 303
+    page.get_by_role("searchbox", name="Search connectors").fill("gone")
+    assert sign_in_next(page).startswith("/connectors?q=gone&")  # the filter form's GET, all its fields
+    fill_sign_in(page, admin)
+    expect(page).to_have_url(re.compile(r"/connectors\?q=gone"))
+    expect(page.get_by_role("searchbox", name="Search connectors")).to_have_value("gone")
+
+    # Sign out with the button in the nav.
+    page.get_by_role("button", name=re.compile(r"^Sign out")).click()
+    expect(page).to_have_url(live.url + "/sign-in")
+    expect(page.locator("#flashes")).to_contain_text("Signed out.")
+    page.goto(live.url + "/connectors")
+    assert sign_in_next(page).startswith("/connectors")
+
+
+# --- 7. Import a Kibana export, fix the missing secrets, test it -----------------------------------------
+
+
+def test_import_kibana_export_fix_secrets_and_test(page: Page, live: LiveServer, receiver: Receiver):
+    hook = receiver.reply("/imported", status=200, body='{"received": true}')
+    page.goto(live.url + "/connectors")
+    page.get_by_role("button", name="Import").click()  # a link styled as a button
+    expect(page).to_have_url(live.url + "/connectors/import")
+    expect(page.get_by_role("heading", name="Import connectors")).to_be_visible()
+    expect(page.get_by_role("radio", name="Keep the existing one (report a conflict)")).to_be_checked()
+    page.get_by_label("Export file (.ndjson)").set_input_files(KIBANA_EXPORT)
+    page.get_by_role("button", name="Import", exact=True).click()
+
+    result = page.locator("article.import-result")
+    expect(result.locator("header")).to_have_text("Imported 3 connectors")
+    warning = result.locator(".flash-warning")
+    expect(warning).to_contain_text("2 connectors have sensitive information that require updates.")
+    expect(result.get_by_role("listitem")).to_have_text(["my-webhook", "Ops log", "Claude on Bedrock"])
+    expect(result.locator(".import-errors")).to_have_count(0)
+
+    # "Go to connectors" opens the list filtered to the connectors that need secrets.
+    warning.get_by_role("link", name="Go to connectors").click()
+    expect(page).to_have_url(re.compile(r"/connectors\?missing=1$"))
+    expect(page.locator("#results")).to_contain_text("Showing connectors that need their secrets entered.")
+    webhook = page.locator(f'tr[data-connector-id="{KIBANA_WEBHOOK_ID}"]')
+    expect(webhook.locator(".badge")).to_have_text(["missing secrets"])
+    expect(page.locator(f'tr[data-connector-id="{KIBANA_BEDROCK_ID}"] .badge')).to_have_text(["missing secrets"])
+    expect(page.locator('tr[data-connector-id="my-server-log"]')).to_have_count(0)  # needs no secrets
+
+    # Fix: the edit form, scrolled to its secrets.
+    webhook.get_by_role("button", name="Fix").click()
+    expect(page).to_have_url(f"{live.url}/connectors/{KIBANA_WEBHOOK_ID}/edit#secrets")
+    expect(page.locator("fieldset#secrets")).to_be_in_viewport()
+    url = page.get_by_label("URL")
+    expect(url).to_have_value("https://example.com/hook")  # as exported; any host is allowed here
+    expect(page.get_by_role("switch", name="Requires authentication")).to_be_checked()
+    # Kibana's file has hasAuth and no authType, which means basic: user and password.
+    expect(page.get_by_label("Authentication", exact=True)).to_have_value("")
+    url.fill(hook)  # the fake receiver stands in for example.com
+    page.get_by_label("User", exact=True).fill("imported-user")
+    page.get_by_label("Password", exact=True).fill("imported-password")
+    page.get_by_role("button", name="Save").click()
+
+    expect(page).to_have_url(f"{live.url}/connectors/{KIBANA_WEBHOOK_ID}")
+    expect(page.locator("#flashes")).to_contain_text('Saved connector "my-webhook".')
+    expect(page.locator(".secret-list")).to_contain_text("user stored")
+    expect(page.locator(".secret-list")).to_contain_text("password stored")
+    expect(page.get_by_text("This connector cannot run until its secrets are entered.")).to_have_count(0)
+
+    # Back on the list the badge is gone (the Bedrock one still needs its keys).
+    page.get_by_role("navigation", name="breadcrumb").get_by_role("link", name="Connectors").click()
+    webhook = page.locator(f'tr[data-connector-id="{KIBANA_WEBHOOK_ID}"]')
+    expect(webhook).to_contain_text("my-webhook")
+    expect(webhook.locator(".badge")).to_have_count(0)
+    expect(webhook.get_by_role("button", name="Fix")).to_have_count(0)
+    expect(page.locator(f'tr[data-connector-id="{KIBANA_BEDROCK_ID}"] .badge')).to_have_text(["missing secrets"])
+
+    # The test pane reaches the receiver with the new secrets, and never shows them.
+    webhook.get_by_role("link", name="my-webhook").click()
+    page.get_by_role("button", name="Run test").click()
+    result = page.locator("#test-result .result")
+    expect(result).to_have_attribute("data-status", "ok")
+    expect(result.locator(".http-status")).to_have_text("200 OK")
+    expect(result).to_contain_text(f"POST {hook}")
+    basic = base64.b64encode(b"imported-user:imported-password").decode()
+    assert [(r.path, r.headers.get("Authorization")) for r in receiver.received] == [("/imported", f"Basic {basic}")]
+    content = page.content()
+    assert "imported-password" not in content and basic not in content
+
+    # The same file again changes nothing: three conflicts, and the secrets just entered stay.
+    page.goto(live.url + "/connectors/import")
+    page.get_by_label("Export file (.ndjson)").set_input_files(KIBANA_EXPORT)
+    page.get_by_role("button", name="Import", exact=True).click()
+    result = page.locator("article.import-result")
+    expect(result.locator("header")).to_have_text("Imported 0 connectors · 3 not imported")
+    expect(result.locator(".import-errors > li")).to_have_count(3)
+    expect(result.locator(".import-errors > li").first).to_contain_text(
+        "my-webhook: A connector with this id already exists."
+    )
+    expect(result.locator(".flash-warning")).to_have_count(0)
+    page.goto(f"{live.url}/connectors/{KIBANA_WEBHOOK_ID}")
+    expect(page.locator(".secret-list")).to_contain_text("password stored")
+
+
+# --- 8. A viewer looks and tests, and changes nothing ------------------------------------------------------
+
+
+def test_viewer_can_view_and_test_but_not_change(page: Page, viewer_page: Page, live: LiveServer):
+    create_webhook(page, live, "Viewer hook")
+    log_id = create_server_log(page, live, "Viewer log")
+    viewer = viewer_page
+
+    viewer.goto(live.url + "/connectors?q=viewer")
+    rows = viewer.locator("table.connectors tbody tr")
+    expect(rows).to_have_count(2)
+    expect(viewer.get_by_role("button", name=re.compile(r"^Sign out"))).to_contain_text("viewer")
+    for name in ("Create connector", "Import", "Export", "Delete selected"):
+        expect(viewer.get_by_role("button", name=name)).to_have_count(0)
+    expect(viewer.get_by_role("button", name=re.compile(r"^Delete"))).to_have_count(0)  # no row Delete either
+    expect(viewer.get_by_role("checkbox")).to_have_count(0)
+    expect(viewer.get_by_role("link", name="API keys")).to_have_count(0)
+
+    # The detail page: no Edit or Delete, but the test pane runs.
+    viewer.get_by_role("link", name="Viewer log").click()
+    expect(viewer).to_have_url(f"{live.url}/connectors/{log_id}")
+    expect(viewer.get_by_role("heading", name="Viewer log", level=1)).to_be_visible()
+    expect(viewer.get_by_role("button", name="Edit")).to_have_count(0)
+    expect(viewer.get_by_role("button", name="Delete")).to_have_count(0)
+    viewer.get_by_role("button", name="Run test").click()
+    expect(viewer.locator("#test-result .result")).to_have_attribute("data-status", "ok")
+    runs = viewer.locator("#recent-runs tbody tr")
+    expect(runs).to_have_count(1)  # the run is logged, as the viewer's
+    expect(runs).to_contain_text("test_pane · viewer")
+
+    # Asking the server directly, with a valid CSRF token, is refused as well.
+    headers = {"X-CSRFToken": csrf_token(viewer)}
+    response = viewer.request.delete(f"{live.url}/connectors/{log_id}", headers={**headers, "HX-Request": "true"})
+    assert response.status == 403, response.text()[:500]
+    response = viewer.request.post(f"{live.url}/connectors/{log_id}/delete", headers=headers, max_redirects=0)
+    assert response.status == 403
+    assert "Only admins can do that" in response.text()
+    for path in ("/connectors/import", "/connectors/new", f"/connectors/{log_id}/edit"):
+        assert viewer.request.get(live.url + path, max_redirects=0).status == 403, path
+    viewer.reload()
+    expect(viewer.get_by_role("heading", name="Viewer log", level=1)).to_be_visible()
+
+
+# --- 9. Screenshots ---------------------------------------------------------------------------------------
+
+ENDLESS_ANIMATIONS = """document.getAnimations().filter(
+    a => a.playState === "running" && a.effect.getComputedTiming().iterations === Infinity).length"""
 VIEWPORTS = {"laptop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 
 
-@pytest.mark.parametrize("viewport", list(VIEWPORTS))
-def test_screenshots(page: Page, live: LiveServer, bedrock: FakeBedrock, receiver: Receiver, tmp_path_factory,
-                     viewport: str):
-    """Pages at laptop and phone widths, none scrolling sideways. SWITCHBOARD_SCREENSHOTS=<dir> keeps them."""
+def test_screenshots(page: Page, anon_page: Page, viewer_page: Page, live: LiveServer, bedrock: FakeBedrock,
+                     receiver: Receiver, tmp_path_factory, tmp_path: Path):
+    """Pages at laptop and phone widths, none scrolling sideways. SWITCHBOARD_SCREENSHOTS=<dir> keeps them.
+
+    Each page is loaded once and shot at every width (a resize is much cheaper than the steps to get there).
+    """
     out = Path(os.environ.get("SWITCHBOARD_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
     out.mkdir(parents=True, exist_ok=True)
-    width = VIEWPORTS[viewport]["width"]
-    page.set_viewport_size(VIEWPORTS[viewport])
     hook = receiver.reply("/shot", body='{"ok": true, "note": "a reply long enough to wrap on a phone screen"}')
-    create_webhook(page, live, f"Screenshot hook {viewport}", hook)
+    create_webhook(page, live, "Screenshot hook", hook)
     sideways: dict[str, int] = {}
+    endless: list[str] = []
 
-    def shot(name: str) -> None:
-        path = out / f"{viewport}-{name}.png"
-        page.screenshot(path=path, full_page=True)
-        assert path.stat().st_size > 0
-        scroll_width = page.evaluate("document.documentElement.scrollWidth")
-        if scroll_width > width:
-            sideways[name] = scroll_width
+    def shot(name: str, on: Page = page) -> None:
+        for viewport, size in VIEWPORTS.items():
+            on.set_viewport_size(size)
+            path = out / f"{viewport}-{name}.png"
+            on.screenshot(path=path, full_page=True)
+            assert path.stat().st_size > 0
+            scroll_width = on.evaluate("document.documentElement.scrollWidth")
+            if scroll_width > size["width"]:
+                sideways[f"{viewport}-{name}"] = scroll_width
+        # An endless animation on an idle page repaints every frame: CPU and battery for nothing.
+        if on.evaluate(ENDLESS_ANIMATIONS):
+            endless.append(name)
+
+    anon_page.goto(live.url + "/sign-in")
+    expect(anon_page.get_by_label("User name")).to_be_focused()
+    shot("sign-in", anon_page)
+    fill_sign_in(anon_page, Account("nobody", "not-a-password", "viewer"))
+    expect(anon_page.get_by_role("alert")).to_be_visible()
+    shot("sign-in-error", anon_page)
+
+    # The import result with everything it can show: new copies, the warning, and objects not imported.
+    export = tmp_path / "mixed.ndjson"
+    export.write_text(KIBANA_EXPORT.read_text() + "\n" + "\n".join(json.dumps(o) for o in (
+        {"type": "index-pattern", "id": "logs-index-pattern-with-a-long-identifier-0123456789",
+         "attributes": {"title": "logs-*"}, "references": []},
+        {"type": "action", "id": "an-unknown-connector-type-with-a-long-identifier-0123456789",
+         "attributes": {"actionTypeId": ".some-type-this-switchboard-lacks", "name": "Not here", "config": {}}},
+    )))
+    page.goto(live.url + "/connectors/import")
+    page.get_by_label("Export file (.ndjson)").set_input_files(export)
+    page.get_by_role("radio", name="Import everything as new copies with new ids").check()
+    page.get_by_role("button", name="Import", exact=True).click()
+    expect(page.locator("article.import-result header")).to_contain_text("Imported 3 connectors · 2 not imported")
+    shot("import-result")
+
+    viewer_page.goto(live.url + "/connectors")
+    expect(viewer_page.locator("table.connectors")).to_be_visible()
+    shot("viewer-list", viewer_page)
 
     page.goto(live.url + "/connectors")
     expect(page.locator("table.connectors")).to_be_visible()
@@ -409,20 +692,18 @@ def test_screenshots(page: Page, live: LiveServer, bedrock: FakeBedrock, receive
     expect(page.get_by_label("URL")).to_have_attribute("aria-invalid", "true")
     shot("create-form-errors")
 
-    page.goto(live.url + f"/connectors?q=Screenshot+hook+{viewport}")
-    page.get_by_role("link", name=f"Screenshot hook {viewport}").click()
+    page.goto(live.url + "/connectors?q=Screenshot+hook")
+    page.get_by_role("link", name="Screenshot hook").click()
     expect(page).to_have_url(UUID_URL)
     page.get_by_role("button", name="Run test").click()
     expect(page.locator("#test-result .result")).to_have_attribute("data-status", "ok")
     shot("detail-result")
 
-    page.goto(live.url + "/connectors/new/.bedrock")
-    page.get_by_label("Name").fill(f"Screenshot bedrock {viewport}")
-    page.get_by_label("URL").fill(bedrock.url)
-    page.get_by_label("Access key").fill(ACCESS_KEY)
-    page.get_by_label(SECRET_LABEL).fill(SECRET_KEY)
-    page.get_by_role("button", name="Create connector").click()
-    expect(page).to_have_url(UUID_URL)
+    bedrock_id = _post_create(page, live, ".bedrock", {  # the create form itself is in the shots above
+        "name": "Screenshot bedrock", "config.apiUrl": bedrock.url,
+        "secrets.accessKey": ACCESS_KEY, "secrets.secret": SECRET_KEY,
+    })
+    page.goto(f"{live.url}/connectors/{bedrock_id}")
     page.get_by_label("Sub-action").select_option("invokeStream")
     page.get_by_label("Messages").fill(json.dumps([{"role": "user", "content": "Say something for the screenshot"}]))
     page.get_by_role("button", name="Run test").click()
@@ -430,4 +711,5 @@ def test_screenshots(page: Page, live: LiveServer, bedrock: FakeBedrock, receive
     expect(page.locator("#test-result .result pre.streamed")).to_be_visible()
     shot("detail-streamed")
 
-    assert sideways == {}, f"pages that scroll sideways at {width} px: {sideways}"
+    assert sideways == {}, f"pages that scroll sideways (page: scrollWidth): {sideways}"
+    assert endless == [], f"pages with an endless animation while idle: {endless}"

@@ -53,6 +53,11 @@ def test_type_filter_and_sort(app, web):
     assert names_in(web.get("/connectors?sort=type").get_data(as_text=True)) == ["a-log", "b-hook", "c-hook"]
 
 
+def test_names_sort_regardless_of_case(app, web):
+    seed(app, [("beta", ".webhook"), ("Alpha", ".webhook"), ("gamma", ".webhook"), ("Delta", ".webhook")])
+    assert names_in(web.get("/connectors").get_data(as_text=True)) == ["Alpha", "beta", "Delta", "gamma"]
+
+
 def test_paging_shows_fifty_a_page(app, web):
     seed(app, [(f"conn {i:03d}", ".webhook") for i in range(120)])
     first = web.get("/connectors").get_data(as_text=True)

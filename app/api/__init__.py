@@ -12,8 +12,9 @@ import binascii
 
 from flask import Blueprint, Flask, g, jsonify, request
 from flask_login import current_user
-from flask_wtf.csrf import CSRFError, validate_csrf
+from flask_wtf.csrf import validate_csrf
 from werkzeug.exceptions import HTTPException
+from wtforms import ValidationError
 
 from app.services import accounts
 
@@ -96,8 +97,8 @@ def authenticate():
         if request.method not in SAFE_METHODS:
             try:
                 validate_csrf(request.headers.get("X-CSRFToken", ""))
-            except CSRFError as exc:
-                raise ApiError(400, f"Cookie-authenticated requests need the page's CSRF token in X-CSRFToken: {exc.description}") from None
+            except ValidationError as exc:  # validate_csrf raises this, not CSRFError
+                raise ApiError(400, f"Cookie-authenticated requests need the page's CSRF token in X-CSRFToken: {exc}") from None
         return
     raise ApiError(401, "Authentication required: send Authorization: ApiKey <base64 id:key>, or Basic credentials.")
 
@@ -120,6 +121,7 @@ def _http_error(exc: HTTPException):
 
 def register(app: Flask, csrf) -> None:
     from app.api import connectors, saved_objects  # noqa: F401 - routes register on bp
+    from app.api import openapi  # noqa: F401 - GET /api/openapi.json
 
     csrf.exempt(bp)  # checked in authenticate(), per authentication scheme
     app.register_blueprint(bp)

@@ -32,6 +32,9 @@ def export_saved_objects():
     others = sorted({str(t) for t in types} - {"action"} | {str(o.get("type")) for o in objects} - {"action"})
     if others:
         raise ApiError(400, f"Trying to export non-exportable type(s): {', '.join(others)}")
+    for flag in ("excludeExportDetails", "includeReferencesDeep"):  # Kibana's schema: booleans, or absent
+        if flag in body and not isinstance(body[flag], bool):
+            raise ApiError(400, f"[request body.{flag}]: expected value of type [boolean] but got [{type(body[flag]).__name__}]")
     if objects:
         ids = [str(o.get("id")) for o in objects]
         rows = {c.id: c for c in db.session.scalars(select(Connector).where(Connector.id.in_(ids)))}
@@ -39,6 +42,9 @@ def export_saved_objects():
         if missing:
             raise ApiError(400, f"Error fetching objects to export: not found: {', '.join('action:' + i for i in missing)}")
         connectors = [rows[i] for i in ids]
+        fixed = [c.id for c in transfer.unexportable(connectors)]
+        if fixed:
+            raise ApiError(400, f"Preconfigured connectors are declared in the config file and cannot be exported: {', '.join(fixed)}")
     else:
         connectors = list(db.session.scalars(select(Connector).order_by(Connector.name, Connector.id)))
     text = transfer.export_ndjson(connectors)

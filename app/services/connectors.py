@@ -19,7 +19,8 @@ from app.types.base import ConnectorType, Schema
 NAME_MAX = 255
 PAGE_SIZE = 50
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-SORTS = {"name": Connector.name, "type": Connector.connector_type_id}
+# Names sort as people read them, case-insensitively (the API's list does the same).
+SORTS = {"name": func.lower(Connector.name), "type": Connector.connector_type_id}
 
 
 class InvalidConnector(ValueError):
@@ -165,7 +166,7 @@ def search(
     page = min(max(1, page), pages)
     direction = desc if order == "desc" else asc
     column = SORTS.get(sort, Connector.name)
-    query = query.order_by(direction(column), direction(Connector.name), Connector.id)
+    query = query.order_by(direction(column), direction(func.lower(Connector.name)), direction(Connector.name), Connector.id)
     rows = list(db.session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
     return Page(rows, total, page, pages, last_runs([r.id for r in rows]))
 

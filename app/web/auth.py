@@ -55,7 +55,7 @@ def require_sign_in():
     if current_user.is_authenticated:
         g.principal = _principal_of(current_user)
         return None
-    target = url_for("auth.sign_in", next=request.full_path if request.method == "GET" else None)
+    target = url_for("auth.sign_in", next=request.full_path.rstrip("?") if request.method == "GET" else None)
     if htmx.is_htmx():
         response = make_response("", 401)
         response.headers["HX-Redirect"] = target
