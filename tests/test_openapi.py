@@ -532,6 +532,8 @@ def test_the_api_keeps_its_own_document(api_schema, path, method):
             run(operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
                 hypothesis.settings(settings, max_examples=MAX_NEGATIVE))
 
-    # The run was real: authenticated throughout, and the operation succeeded at least once.
+    # The run was real: authenticated throughout, and (for the full /api runs) the operation succeeded at
+    # least once. Ten draws for a /s/ twin need not hit a seeded connector with a body of its type.
     assert not statuses.keys() & {401, 403}, statuses
-    assert any(200 <= code < 300 for code in statuses), statuses
+    if not path.startswith(openapi.SPACE_PREFIX):
+        assert any(200 <= code < 300 for code in statuses), statuses
