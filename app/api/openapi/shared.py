@@ -28,6 +28,17 @@ RESPONSES = {
 }
 
 
+def _by_type(types: list[ConnectorType], suffix: str, title: str, description: str) -> dict[str, Any]:
+    """A oneOf over the types' `<prefix>_<suffix>` components, told apart by `connector_type_id`."""
+    refs = {t.id: REF + f"{type_prefix(t)}_{suffix}" for t in types}
+    return {
+        "title": title,
+        "description": description,
+        "oneOf": [{"$ref": ref} for ref in refs.values()],
+        "discriminator": {"propertyName": "connector_type_id", "mapping": refs},
+    }
+
+
 def shared_schemas(types: list[ConnectorType]) -> dict[str, Any]:
     ids = [t.id for t in types]
     return {
@@ -76,29 +87,18 @@ def shared_schemas(types: list[ConnectorType]) -> dict[str, Any]:
                 "is_deprecated": {"type": "boolean", "description": "Always false."},
             },
         },
-        "create_connector_request": {
-            "title": "Create connector request",
-            "description": "One shape per connector type, chosen by `connector_type_id`.",
-            "oneOf": [{"$ref": REF + f"{type_prefix(t)}_create_connector_request"} for t in types],
-            "discriminator": {
-                "propertyName": "connector_type_id",
-                "mapping": {t.id: REF + f"{type_prefix(t)}_create_connector_request" for t in types},
-            },
-        },
+        "create_connector_request": _by_type(
+            types, "create_connector_request", "Create connector request",
+            "One shape per connector type, chosen by `connector_type_id`.",
+        ),
         "update_connector_request": {
             "title": "Update connector request",
             "description": "`{name, config, secrets}` in the shape of the connector's own type; the type cannot change.",
             "anyOf": [{"$ref": REF + f"{type_prefix(t)}_update_connector_request"} for t in types],
         },
-        "connector_response": {
-            "title": "Connector",
-            "description": "A connector, in the shape of its type. Secrets are never returned.",
-            "oneOf": [{"$ref": REF + f"{type_prefix(t)}_connector_response"} for t in types],
-            "discriminator": {
-                "propertyName": "connector_type_id",
-                "mapping": {t.id: REF + f"{type_prefix(t)}_connector_response" for t in types},
-            },
-        },
+        "connector_response": _by_type(
+            types, "connector_response", "Connector", "A connector, in the shape of its type. Secrets are never returned."
+        ),
         "execute_connector_request": {
             "title": "Run connector request",
             "type": "object",
