@@ -309,6 +309,18 @@ def test_search_filters_rows_as_you_type(page: Page, live: LiveServer):
 # --- 3. Bulk delete -------------------------------------------------------------------------------------
 
 
+def answer_dialogs(page: Page, *, accept: bool) -> list[str]:
+    """Accept or dismiss every confirm() the page shows; the returned list collects their messages."""
+    messages: list[str] = []
+
+    def answer(dialog):
+        messages.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    page.on("dialog", answer)
+    return messages
+
+
 def test_bulk_delete_two_connectors(page: Page, live: LiveServer):
     for name in ("Bulk one", "Bulk two", "Bulk three"):
         create_webhook(page, live, name)
@@ -318,13 +330,7 @@ def test_bulk_delete_two_connectors(page: Page, live: LiveServer):
 
     page.get_by_role("checkbox", name="Select Bulk one").check()
     page.get_by_role("checkbox", name="Select Bulk three").check()
-    dialogs: list[str] = []
-
-    def accept(dialog):
-        dialogs.append(dialog.message)
-        dialog.accept()
-
-    page.on("dialog", accept)
+    dialogs = answer_dialogs(page, accept=True)
     page.get_by_role("button", name="Delete selected").click()
 
     expect(page.locator("#toasts")).to_contain_text("Deleted 2 connectors.")
@@ -346,13 +352,7 @@ def test_bulk_delete_dismissed_keeps_everything(page: Page, live: LiveServer):
     expect(page.get_by_role("checkbox", name="Select Keep two")).to_be_checked()
     posts: list[str] = []
     page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
-    dialogs: list[str] = []
-
-    def dismiss(dialog):
-        dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    page.on("dialog", dismiss)
+    dialogs = answer_dialogs(page, accept=False)
     page.get_by_role("button", name="Delete selected").click()
     assert len(dialogs) == 1  # hx-confirm asks synchronously, inside the click
     page.reload()

@@ -170,7 +170,7 @@ def _record(target: Target, params: dict, result: Result, trace: Trace, duration
         connector_id=target.id,
         connector_name=target.name,
         connector_type_id=target.connector_type_id,
-        sub_action=params.get("subAction") if isinstance(params.get("subAction"), str) else None,
+        sub_action=result.sub_action,
         source=source,
         actor=actor,
         duration_ms=round(duration_ms, 1),
