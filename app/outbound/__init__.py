@@ -23,6 +23,7 @@ from app.outbound.trace import Exchange, Trace
 from app.settings import OutboundSettings
 
 __all__ = [
+    "BoundHttp",
     "OutboundClient",
     "OutboundError",
     "OutboundResponse",
@@ -289,3 +290,34 @@ class OutboundClient:
         if not stream:
             response.content  # noqa: B018 - read now so errors surface here
         return response
+
+
+class BoundHttp:
+    """The outbound client bound to one run's trace: every request is recorded without being told.
+
+    This is what a connector type's executor gets as `ctx.http`.
+    """
+
+    def __init__(self, client: OutboundClient, trace: Trace):
+        self._client = client
+        self.trace = trace
+
+    @property
+    def settings(self) -> OutboundSettings:
+        return self._client.settings
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        data: bytes | str | None = None,
+        auth: tuple[str, str] | None = None,
+        read_timeout: float | None = None,
+        stream: bool = False,
+    ) -> OutboundResponse:
+        return self._client.request(
+            method, url, headers=headers, data=data, auth=auth, read_timeout=read_timeout, stream=stream,
+            trace=self.trace,
+        )
