@@ -1,0 +1,1 @@
+"""The type kit: everything a connector type module imports (DESIGN, "The shape of a type")."""
