@@ -110,3 +110,23 @@ class SignInThrottle(db.Model):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_failure_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     blocked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ConnectorToken(db.Model):
+    """An access token fetched for a connector (Kibana's connector_token), shared by every worker."""
+
+    __tablename__ = "connector_tokens"
+    # One token per connector and kind; the index also serves lookups by connector alone.
+    __table_args__ = (Index("ix_connector_tokens_connector_id_kind", "connector_id", "kind", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    connector_id: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(64))  # "oauth2", "jwt", …
+    # Fernet token of {"owner": "token:<connector id>:<kind>", "secrets": {"access_token": …}}.
+    token_encrypted: Mapped[str] = mapped_column(Text)
+    token_type: Mapped[str] = mapped_column(String(255))
+    # SHA-256 of the credentials the token was fetched with; a changed credential means a new token.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
