@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from flask import Flask
-from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import settings
-from app.crypto import Keyring, load_or_create_keys, load_or_create_secret_key
-from app.db import db, migrate
-from app.outbound import OutboundClient
+from app.crypto import load_or_create_secret_key
+from app.extensions import csrf, db, keyring, migrate, outbound
 
 ROOT = Path(__file__).resolve().parent.parent
-csrf = CSRFProtect()
 
 # Big enough for a 1 MB field to reach validation (and get a message at the field); larger is a 413.
 MAX_FORM_BYTES = 2 * 1024 * 1024
@@ -43,9 +39,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     app.secret_key = load_or_create_secret_key(app.config["SWITCHBOARD_SECRET_KEY"], instance)
-    keys = load_or_create_keys(app.config["SWITCHBOARD_ENCRYPTION_KEYS"], instance)
-    app.extensions["switchboard.keyring"] = Keyring(keys)
-    app.extensions["switchboard.outbound"] = OutboundClient(app.config["SWITCHBOARD"].outbound)
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -55,9 +48,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
+    keyring.init_app(app)
+    outbound.init_app(app)
 
     from app import api
-    from app.web import api_docs, api_keys, auth, connectors, errors, events, health, template_helpers, transfer
+    from app.web import api_docs, api_keys, auth, connectors, errors, events, health, template_helpers, transfer, type_views
 
     auth.register(app)
     app.register_blueprint(health.bp)
@@ -66,10 +61,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(api_keys.bp)
     app.register_blueprint(transfer.bp)
     app.register_blueprint(api_docs.bp)
-    api.register(app, csrf)
+    type_views.register(app)
+    api.register(app)
     errors.register(app)
     template_helpers.register(app)
-    if os.environ.get("SWITCHBOARD_TRUST_PROXY"):
+    if app.config["SWITCHBOARD_TRUST_PROXY"]:
         # Behind a reverse proxy: take the client address and https from X-Forwarded-*.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 

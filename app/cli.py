@@ -1,19 +1,17 @@
-"""Command line: `flask --app wsgi init` and `flask --app wsgi secrets rotate`."""
+"""Command line: `flask --app wsgi init`, and the `connectors`, `users` and `secrets` groups."""
 
 from __future__ import annotations
-
-import os
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from flask_migrate import upgrade
-from sqlalchemy import select
 
-from app.crypto import SecretsUnreadable
+from app import settings
 from app.db import db
-from app.models import ROLES, Connector
+from app.models import ROLES
 from app.services import accounts, preconfigured, transfer
+from app.services import connectors as store
 
 
 def register(app: Flask) -> None:
@@ -23,9 +21,9 @@ def register(app: Flask) -> None:
         upgrade(directory=current_app.extensions["migrate"].directory)
         click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
         preconfigured.sync()
-        admin, password = os.environ.get("SWITCHBOARD_ADMIN_USER"), os.environ.get("SWITCHBOARD_ADMIN_PASSWORD")
-        if admin and password:
-            click.echo(accounts.ensure_admin(admin, password))
+        admin = settings.bootstrap_admin()
+        if admin:
+            click.echo(accounts.ensure_admin(*admin))
         elif not accounts.any_user():
             click.echo(
                 "\nNo accounts yet. Create the first admin with\n"
@@ -41,13 +39,9 @@ def register(app: Flask) -> None:
     @click.option("-o", "--output", type=click.File("w"), default="-", help="File to write; default standard output.")
     def connectors_export(ids: tuple[str, ...], output) -> None:
         """Export connectors in Kibana's saved-object NDJSON format."""
-        query = select(Connector).order_by(Connector.name, Connector.id)
-        if ids:
-            query = query.where(Connector.id.in_(ids))
-        rows = list(db.session.scalars(query))
-        missing = sorted(set(ids) - {c.id for c in rows})
+        rows, missing = transfer.connectors_to_export(list(ids))
         if missing:
-            raise click.ClickException(f"no such connector(s): {', '.join(missing)}")
+            raise click.ClickException(f"no such connector(s): {', '.join(sorted(missing))}")
         output.write(transfer.export_ndjson(rows) + "\n")
         skipped = len(transfer.unexportable(rows))
         click.echo(f"Exported {len(rows) - skipped} connector(s); secrets are never exported"
@@ -122,14 +116,5 @@ def register(app: Flask) -> None:
     @secrets.command("rotate")
     def rotate() -> None:
         """Re-encrypt every stored secret under the first key of SWITCHBOARD_ENCRYPTION_KEYS."""
-        ring = current_app.extensions["switchboard.keyring"]
-        rotated = unreadable = 0
-        for connector in db.session.scalars(select(Connector).where(Connector.secrets_encrypted.is_not(None))):
-            try:
-                connector.secrets_encrypted = ring.rotate(connector.secrets_encrypted)
-                rotated += 1
-            except SecretsUnreadable:
-                connector.is_missing_secrets = True
-                unreadable += 1
-        db.session.commit()
+        rotated, unreadable = store.rotate_secrets()
         click.echo(f"Re-encrypted {rotated} connector(s); {unreadable} could not be decrypted and now need secrets.")

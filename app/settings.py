@@ -6,6 +6,10 @@ Environment:
   SWITCHBOARD_ENCRYPTION_KEYS  comma-separated Fernet keys; the first encrypts, all decrypt
   SWITCHBOARD_SECRET_KEY       session/CSRF signing key (default: generated into the instance folder)
   SWITCHBOARD_CONFIG           TOML file (default <instance>/switchboard.toml)
+  SWITCHBOARD_TRUST_PROXY      "1" behind a reverse proxy: client address and https from X-Forwarded-*
+  SWITCHBOARD_ADMIN_USER, SWITCHBOARD_ADMIN_PASSWORD   the bootstrap admin `flask init` ensures
+
+This is the only module that reads the environment; the rest of the app reads `app.config`.
 """
 
 from __future__ import annotations
@@ -121,4 +125,16 @@ def flask_config(instance: Path) -> dict:
         "SWITCHBOARD_SECRET_KEY": os.environ.get("SWITCHBOARD_SECRET_KEY", ""),
         "SWITCHBOARD_CONFIG_PATH": str(config_path),
         "SWITCHBOARD": load_file_config(config_path),
+        "SWITCHBOARD_TRUST_PROXY": os.environ.get("SWITCHBOARD_TRUST_PROXY", "") not in ("", "0", "false"),
     }
+
+
+def bootstrap_admin() -> tuple[str, str] | None:
+    """The admin `flask init` ensures, when both variables are set (read when the command runs)."""
+    user, password = os.environ.get("SWITCHBOARD_ADMIN_USER"), os.environ.get("SWITCHBOARD_ADMIN_PASSWORD")
+    return (user, password) if user and password else None
+
+
+def environment_secret(name: str) -> str | None:
+    """A preconfigured connector's `{ env = "NAME" }` secret, read when the connector runs."""
+    return os.environ.get(name)

@@ -9,9 +9,10 @@ from types import SimpleNamespace
 import pytest
 from pydantic import ValidationError
 
-from app.outbound import OutboundClient, Trace
+from app.outbound import BoundHttp, OutboundClient, Trace
 from app.settings import OutboundSettings
-from app.types.base import ExecutionContext, ParamsError, Result
+from app.types.kit import InvalidSettings, ParamsError, Result
+from app.types.kit.tokens import MemoryTokenStore
 from app.types.bedrock import (
     ENDPOINT_HINT,
     EVENT_STREAM,
@@ -56,21 +57,13 @@ def bedrock():
 
 
 def execute(url, sub_action, params, *, config=None, secrets=None, trace=None):
-    config = BedrockConfig.model_validate({"apiUrl": url, **(config or {})})
-    secrets = BedrockSecrets.model_validate({"accessKey": ACCESS_KEY, "secret": SECRET_KEY, **(secrets or {})})
-    parsed, name, sub = BEDROCK.parse_params({"subAction": sub_action, "subActionParams": params}, "c-1", "My Bedrock")
-    ctx = ExecutionContext(
-        connector_id="c-1",
-        connector_name="My Bedrock",
-        config=config,
-        secrets=secrets,
-        params=parsed,
-        http=CLIENT,
-        trace=trace if trace is not None else Trace(secrets=[secrets.accessKey, secrets.secret]),
-        sub_action=name,
-        sub_action_params=sub,
-    )
-    return BEDROCK.execute(ctx)
+    """Run like the one execution path does: validated settings, parsed params, a bound client."""
+    config = {"apiUrl": url, **(config or {})}
+    secrets = {"accessKey": ACCESS_KEY, "secret": SECRET_KEY, **(secrets or {})}
+    trace = trace if trace is not None else Trace(secrets=[secrets["accessKey"], secrets["secret"]])
+    ctx = BEDROCK.context("c-1", "My Bedrock", config, secrets, {"subAction": sub_action, "subActionParams": params},
+                          http=BoundHttp(CLIENT, trace), tokens=MemoryTokenStore())
+    return BEDROCK.run(ctx)
 
 
 def drain(stream, on_delta=None):
@@ -478,16 +471,18 @@ def test_config_needs_a_valid_url_and_secrets_need_both_keys():
 
 
 def test_connector_check_refuses_an_api_url_outside_the_allowed_hosts():
-    config = BedrockConfig()
-    secrets = BedrockSecrets(accessKey=ACCESS_KEY, secret=SECRET_KEY)
+    config = {}
+    secrets = {"accessKey": ACCESS_KEY, "secret": SECRET_KEY}
 
-    errors = BEDROCK.check_connector(config, secrets, ("127.0.0.1",))
+    with pytest.raises(InvalidSettings) as refused:
+        BEDROCK.validate_connector(config, secrets, allowed_hosts=("127.0.0.1",))
+    errors = refused.value.errors
 
     assert errors == {
         "config.apiUrl": 'Error configuring Amazon Bedrock action: target hostname "bedrock-runtime.us-east-1.amazonaws.com" '
         "is not in the allowed hosts list ([outbound] allowed_hosts)"
     }
-    assert BEDROCK.check_connector(config, secrets, ("bedrock-runtime.us-east-1.amazonaws.com",)) == {}
+    assert BEDROCK.validate_connector(config, secrets, allowed_hosts=("bedrock-runtime.us-east-1.amazonaws.com",))
 
 
 def test_type_declares_kibanas_test_params_license_and_features():

@@ -16,6 +16,7 @@ from flask_wtf.csrf import validate_csrf
 from werkzeug.exceptions import HTTPException
 from wtforms import ValidationError
 
+from app.extensions import csrf
 from app.services import accounts
 
 bp = Blueprint("api", __name__)
@@ -119,7 +120,7 @@ def _http_error(exc: HTTPException):
     return error_body(exc.code or 500, exc.description or exc.name)
 
 
-def register(app: Flask, csrf) -> None:
+def register(app: Flask) -> None:
     from app.api import connectors, saved_objects  # noqa: F401 - routes register on bp
     from app.api import openapi  # noqa: F401 - GET /api/openapi.json
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, g, jsonify, request
-from sqlalchemy import select
+from flask import g, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
 from app.api import ApiError, require_admin, route
@@ -63,8 +62,9 @@ def _invalid(exc: store.InvalidConnector) -> ApiError:
 
 
 def _ensure_enabled(type_id: str) -> None:
-    if not current_app.config["SWITCHBOARD"].type_enabled(type_id):
-        raise ApiError(403, f'action type "{type_id}" is not enabled in the Switchboard config (enabled_types)')
+    refusal = store.enabled_refusal(type_id)
+    if refusal:
+        raise ApiError(403, refusal)
 
 
 @route("/actions/connector", methods=["POST"], endpoint="create_connector")
@@ -127,10 +127,8 @@ def delete_connector(connector_id: str):
 
 @route("/actions/connectors", methods=["GET"], endpoint="list_connectors")
 def list_connectors():
-    rows = db.session.scalars(select(Connector))
     # Kibana sorts with localeCompare; case-insensitive order is the closest portable match.
-    ordered = sorted(rows, key=lambda c: (c.name.casefold(), c.name, c.id))
-    return jsonify([connector_json(c, with_count=True) for c in ordered])
+    return jsonify([connector_json(c, with_count=True) for c in store.all_connectors()])
 
 
 @route("/actions/connector_types", methods=["GET"], endpoint="list_connector_types")
@@ -138,9 +136,8 @@ def list_connector_types():
     feature = request.args.get("feature_id")
     if feature is not None and len(feature) > 1000:
         raise ApiError(400, "[request query.feature_id]: value has length [%d] but it must have a maximum length of [1000]." % len(feature))
-    config = current_app.config["SWITCHBOARD"]
     types = [t for t in all_types() if feature is None or feature in t.supported_feature_ids]
-    return jsonify([type_json(t, config) for t in types])
+    return jsonify([type_json(t, enabled=store.enabled_refusal(t.id) is None) for t in types])
 
 
 @route("/actions/connector/<connector_id>/_execute", methods=["POST"], endpoint="execute_connector")

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 from flask import Response, jsonify, request
-from sqlalchemy import select
-
 from app.api import ApiError, require_admin, route
-from app.db import db
-from app.models import Connector
 from app.services import transfer
 
 
@@ -36,17 +32,14 @@ def export_saved_objects():
         if flag in body and not isinstance(body[flag], bool):
             raise ApiError(400, f"[request body.{flag}]: expected value of type [boolean] but got [{type(body[flag]).__name__}]")
     if objects:
-        ids = [str(o.get("id")) for o in objects]
-        rows = {c.id: c for c in db.session.scalars(select(Connector).where(Connector.id.in_(ids)))}
-        missing = [i for i in ids if i not in rows]
+        connectors, missing = transfer.connectors_to_export([str(o.get("id")) for o in objects])
         if missing:
             raise ApiError(400, f"Error fetching objects to export: not found: {', '.join('action:' + i for i in missing)}")
-        connectors = [rows[i] for i in ids]
         fixed = [c.id for c in transfer.unexportable(connectors)]
         if fixed:
             raise ApiError(400, f"Preconfigured connectors are declared in the config file and cannot be exported: {', '.join(fixed)}")
     else:
-        connectors = list(db.session.scalars(select(Connector).order_by(Connector.name, Connector.id)))
+        connectors, _ = transfer.connectors_to_export()
     text = transfer.export_ndjson(connectors)
     if body.get("excludeExportDetails") is True:
         text = text.rsplit("\n", 1)[0] if "\n" in text else ""

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from app.models import Connector
 from app.services.executions import Outcome
-from app.settings import FileConfig
-from app.types.base import ConnectorType
+from app.types.kit import ConnectorType
 
 
 def connector_json(connector: Connector, *, with_count: bool = False) -> dict:
@@ -26,8 +25,7 @@ def connector_json(connector: Connector, *, with_count: bool = False) -> dict:
     return body
 
 
-def type_json(ctype: ConnectorType, config: FileConfig) -> dict:
-    enabled = config.type_enabled(ctype.id)
+def type_json(ctype: ConnectorType, *, enabled: bool) -> dict:
     return {
         "id": ctype.id,
         "name": ctype.name,

@@ -7,17 +7,21 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
+from flask import current_app
 from sqlalchemy import asc, delete, desc, func, or_, select
 
+from app.crypto import SecretsUnreadable
 from app.db import db
 from app.models import Connector, Event
-from app.services import keyring, outbound_settings
+from app.services import keyring, outbound_settings, tokens
 from app.types import REGISTRY, get_type
-from app.types.base import ConnectorType, Schema
+from app.types.kit import ConnectorType, InvalidSettings, Schema
 
 NAME_MAX = 255
 PAGE_SIZE = 50
+# Secrets typed into a form that failed to save travel back encrypted under this owner, for an hour.
+PENDING_OWNER = "pending-form"
+PENDING_TTL_SECONDS = 3600
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Names sort as people read them, case-insensitively (the API's list does the same).
 SORTS = {"name": func.lower(Connector.name), "type": Connector.connector_type_id}
@@ -31,6 +35,23 @@ class InvalidConnector(ValueError):
         self.errors = errors
 
 
+class TypeNotEnabled(ValueError):
+    """The config file's `enabled_types` leaves this type out: it may not be created, imported or run."""
+
+
+def enabled_refusal(type_id: str) -> str | None:
+    """Why connectors of this type may not be created or run, or None (Kibana's enabledActionTypes)."""
+    if current_app.config["SWITCHBOARD"].type_enabled(type_id):
+        return None
+    return f'connector type "{type_id}" is not enabled in the Switchboard config (enabled_types)'
+
+
+def ensure_enabled(type_id: str) -> None:
+    refusal = enabled_refusal(type_id)
+    if refusal:
+        raise TypeNotEnabled(refusal)
+
+
 def check_name(name: Any) -> str | None:
     if not isinstance(name, str) or not name.strip():
         return "Name is required."
@@ -41,30 +62,17 @@ def check_name(name: Any) -> str | None:
     return None
 
 
-def _model_errors(section: str, exc: ValidationError) -> dict[str, str]:
-    errors = {}
-    for err in exc.errors(include_url=False):
-        key = f"{section}.{err['loc'][0]}" if err["loc"] else section
-        errors.setdefault(key, err["msg"].removeprefix("Value error, "))
-    return errors
-
-
 def validate(ctype: ConnectorType, name: Any, config: dict, secrets: dict) -> tuple[str, Schema, Schema]:
     """Validate everything at once so every bad field gets its message in one round trip."""
     errors: dict[str, str] = {}
     if (msg := check_name(name)) is not None:
         errors["name"] = msg
-    config_model = secrets_model = None
     try:
-        config_model = ctype.config.model_validate(config)
-    except ValidationError as exc:
-        errors.update(_model_errors("config", exc))
-    try:
-        secrets_model = ctype.secrets.model_validate(secrets)
-    except ValidationError as exc:
-        errors.update(_model_errors("secrets", exc))
-    if config_model is not None and secrets_model is not None:
-        errors.update(ctype.check_connector(config_model, secrets_model, outbound_settings().allowed_hosts))
+        config_model, secrets_model = ctype.validate_connector(
+            config, secrets, allowed_hosts=outbound_settings().allowed_hosts
+        )
+    except InvalidSettings as exc:
+        errors.update(exc.errors)
     if errors:
         raise InvalidConnector(errors)
     return name.strip(), config_model, secrets_model
@@ -89,10 +97,26 @@ def stored_secrets(connector: Connector) -> dict[str, Any]:
     return keyring().decrypt(connector.id, connector.secrets_encrypted)
 
 
+def seal_pending(secrets: dict[str, Any]) -> str:
+    """Secrets typed before a failed submit, encrypted to travel back in the form (never as plain text)."""
+    return keyring().encrypt(PENDING_OWNER, secrets) if secrets else ""
+
+
+def open_pending(token: str) -> dict[str, Any]:
+    if not token:
+        return {}
+    try:
+        return keyring().decrypt(PENDING_OWNER, token, ttl=PENDING_TTL_SECONDS)
+    except SecretsUnreadable:
+        return {}
+
+
 def create(type_id: str, name: Any, config: dict, secrets: dict, connector_id: str | None = None) -> Connector:
+    """Raises InvalidConnector, or TypeNotEnabled when the config file leaves the type out."""
     ctype = get_type(type_id)
     if ctype is None:
         raise InvalidConnector({"connector_type_id": f'connector type "{type_id}" is not registered'})
+    ensure_enabled(type_id)
     clean_name, config_model, secrets_model = validate(ctype, name, config, secrets)
     connector = Connector(
         id=connector_id or str(uuid.uuid4()),
@@ -113,8 +137,24 @@ def update(connector: Connector, name: Any, config: dict, secrets: dict) -> Conn
     connector.name = clean_name
     connector.config = config_model.model_dump(mode="json", exclude_none=True)
     _store_secrets(connector, secrets_model.model_dump(mode="json", exclude_none=True))
+    tokens.forget(connector.id)  # a token fetched with the old settings must not outlive them
     db.session.commit()
     return connector
+
+
+def rotate_secrets() -> tuple[int, int]:
+    """Re-encrypt every stored secret under the first key: (re-encrypted, unreadable ones now flagged)."""
+    ring = keyring()
+    rotated = unreadable = 0
+    for connector in db.session.scalars(select(Connector).where(Connector.secrets_encrypted.is_not(None))):
+        try:
+            connector.secrets_encrypted = ring.rotate(connector.secrets_encrypted)
+            rotated += 1
+        except SecretsUnreadable:
+            connector.is_missing_secrets = True
+            unreadable += 1
+    db.session.commit()
+    return rotated, unreadable
 
 
 def get(connector_id: str) -> Connector | None:
@@ -122,9 +162,22 @@ def get(connector_id: str) -> Connector | None:
 
 
 def delete_many(ids: list[str]) -> int:
-    result = db.session.execute(delete(Connector).where(Connector.id.in_(ids), Connector.is_preconfigured.is_(False)))
+    deletable = select(Connector.id).where(Connector.id.in_(ids), Connector.is_preconfigured.is_(False))
+    gone = list(db.session.scalars(deletable))
+    for connector_id in gone:
+        tokens.forget(connector_id)
+    result = db.session.execute(delete(Connector).where(Connector.id.in_(gone)))
     db.session.commit()
     return result.rowcount
+
+
+def all_connectors(ids: list[str] | None = None) -> list[Connector]:
+    """Every connector (or those with `ids`), in the order people read names: case-insensitive."""
+    query = select(Connector)
+    if ids is not None:
+        query = query.where(Connector.id.in_(ids))
+    rows = db.session.scalars(query)
+    return sorted(rows, key=lambda c: (c.name.casefold(), c.name, c.id))
 
 
 @dataclass

@@ -19,15 +19,14 @@ from pydantic import ValidationError
 from app.crypto import SecretsUnreadable
 from app.db import db
 from app.models import Connector, Event
-from app.outbound import Trace
-from app.services import outbound, preconfigured
-from app.services.connectors import stored_secrets
+from app.outbound import BoundHttp, Trace
+from app.services import outbound, preconfigured, tokens
+from app.services.connectors import enabled_refusal, stored_secrets
 from app.types import get_type
-from app.types.base import ExecutionContext, ParamsError, Result, describe_errors
+from app.types.kit import GENERIC_ERROR, Failed, InvalidSettings, ParamsError, Result
+from app.types.kit.tokens import MemoryTokenStore, TokenStore
 
 log = logging.getLogger(__name__)
-
-GENERIC_FAILURE = "an error occurred while running the action"
 
 
 @dataclass
@@ -104,9 +103,11 @@ def stream(target: Target, params: dict, *, source: str, actor: str) -> Iterator
                     yield delta
             else:
                 result = out
+        except Failed as failed:
+            result = failed.result
         except Exception as exc:  # errors are data: an executor bug must not break the page
             log.exception("connector %s raised during execution", target.id)
-            result = Result.error(GENERIC_FAILURE, trace.masker(str(exc)) or type(exc).__name__, retry=True)
+            result = Result.error(GENERIC_ERROR, trace.masker(str(exc)) or type(exc).__name__, retry=True)
         if not isinstance(result, Result):
             result = Result.ok(result)
         if isinstance(params.get("subAction"), str):
@@ -116,7 +117,7 @@ def stream(target: Target, params: dict, *, source: str, actor: str) -> Iterator
     result.data = trace.masker.deep(result.data)
     duration_ms = (time.perf_counter() - started) * 1000
     outcome = Outcome(result, duration_ms, [e.as_dict() for e in trace.exchanges], "".join(deltas))
-    outcome.event_id = _record(target, params, result, trace, duration_ms, source=source, actor=actor)
+    outcome.event_id = _record(target, result, trace, duration_ms, source=source, actor=actor)
     yield outcome
 
 
@@ -132,32 +133,27 @@ def _start(target: Target, raw_params: dict, trace: Trace):
     ctype = get_type(target.connector_type_id)
     if ctype is None:
         return Result.error(f'connector type "{target.connector_type_id}" is not registered')
-    if not current_app.config["SWITCHBOARD"].type_enabled(ctype.id):
-        return Result.error(f'connector type "{ctype.id}" is not enabled in the Switchboard config (enabled_types)')
+    refusal = enabled_refusal(ctype.id)
+    if refusal:
+        return Result.error(refusal)
     try:
-        config = ctype.config.model_validate(target.config)
-        secrets = ctype.secrets.model_validate(target.secrets)
-    except ValidationError as exc:
-        return Result.error(f"error validating connector config or secrets: {describe_errors(exc)}")
-    try:
-        params, sub_action, sub_params = ctype.parse_params(raw_params, target.id, target.name)
+        ctx = ctype.context(
+            target.id, target.name, target.config, target.secrets, raw_params,
+            http=BoundHttp(outbound(), trace), tokens=_token_store(target),
+        )
+    except InvalidSettings as exc:
+        return Result.error(f"error validating connector config or secrets: {exc}")
     except ParamsError as exc:
         return Result.error(str(exc))
-    ctx = ExecutionContext(
-        connector_id=target.id,
-        connector_name=target.name,
-        config=config,
-        secrets=secrets,
-        params=params,
-        http=outbound(),
-        trace=trace,
-        sub_action=sub_action,
-        sub_action_params=sub_params,
-    )
-    return ctype.execute(ctx)
+    return ctype.run(ctx)
 
 
-def _record(target: Target, params: dict, result: Result, trace: Trace, duration_ms: float, *, source: str, actor: str) -> int:
+def _token_store(target: Target) -> TokenStore:
+    # Unsaved form values get a cache of their own that ends with the run.
+    return tokens.DatabaseTokenStore(target.id) if target.stored is not None else MemoryTokenStore()
+
+
+def _record(target: Target, result: Result, trace: Trace, duration_ms: float, *, source: str, actor: str) -> int:
     message = None
     if not result.is_ok:
         message = result.message or ""

@@ -6,7 +6,6 @@ secrets are never stored, but resolved from the config (and the environment) at 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from flask import current_app
@@ -15,9 +14,9 @@ from sqlalchemy import select
 
 from app.db import db
 from app.models import Connector
-from app.settings import ConfigError, PreconfiguredConnector
+from app.settings import ConfigError, PreconfiguredConnector, environment_secret
 from app.types import get_type
-from app.types.base import describe_errors
+from app.types.kit import describe_errors
 
 
 class MissingEnvironment(LookupError):
@@ -65,9 +64,10 @@ def sync() -> None:
 def _resolve(value: Any) -> Any:
     if isinstance(value, dict) and set(value) == {"env"}:
         name = value["env"]
-        if name not in os.environ:
+        found = environment_secret(name)
+        if found is None:
             raise MissingEnvironment(f"environment variable {name} is not set")
-        return os.environ[name]
+        return found
     if isinstance(value, dict):  # e.g. secret headers, each of which may name a variable
         return {k: _resolve(v) for k, v in value.items()}
     return value

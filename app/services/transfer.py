@@ -18,9 +18,9 @@ from sqlalchemy import select
 from app.db import db
 from app.models import Connector
 from app.services import outbound_settings
-from app.services.connectors import check_name
+from app.services.connectors import check_name, enabled_refusal
 from app.types import get_type
-from app.types.base import ConnectorType, Schema, describe_errors
+from app.types.kit import ConnectorType, InvalidSettings, Schema, describe_errors
 
 # Kibana's defaults: savedObjects.maxImportExportSize and savedObjects.maxImportPayloadBytes.
 MAX_OBJECTS = 10_000
@@ -81,6 +81,15 @@ def _iso(value: datetime | None) -> str:
 def _dumps(obj: Any) -> str:
     # Kibana writes with json-stable-stringify: keys sorted, no spaces, UTF-8 kept as is.
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def connectors_to_export(ids: list[str] | None = None) -> tuple[list[Connector], list[str]]:
+    """The connectors to export, by name or in the order of `ids`, and the ids that match none."""
+    if not ids:
+        return list(db.session.scalars(select(Connector).order_by(Connector.name, Connector.id))), []
+    wanted = list(dict.fromkeys(ids))
+    rows = {c.id: c for c in db.session.scalars(select(Connector).where(Connector.id.in_(wanted)))}
+    return [rows[i] for i in wanted if i in rows], [i for i in wanted if i not in rows]
 
 
 def unexportable(connectors: list[Connector]) -> list[Connector]:
@@ -204,6 +213,8 @@ def _checked(obj: dict[str, Any]) -> tuple[ConnectorType, str, dict[str, Any]] |
     ctype = get_type(type_id) if isinstance(type_id, str) else None
     if ctype is None:
         return f'Action type "{type_id}" is not registered.'
+    if (refusal := enabled_refusal(ctype.id)) is not None:
+        return refusal
     if len(obj["id"]) > ID_MAX or not obj["id"].isprintable():
         return f"The id must be at most {ID_MAX} printable characters."
     if (msg := check_name(attrs.get("name"))) is not None:
@@ -211,15 +222,16 @@ def _checked(obj: dict[str, Any]) -> tuple[ConnectorType, str, dict[str, Any]] |
     config = attrs.get("config") or {}
     if not isinstance(config, dict):
         return "error validating action type config: config must be an object"
+    config = _clean_config(ctype.config, config)
     try:
-        model = ctype.config.model_validate(_clean_config(ctype.config, config))
+        ctype.config.model_validate(config)
     except ValidationError as exc:
         return f"error validating action type config: {describe_errors(exc)}"
     # Cross-field and allowed-hosts checks, config side only: an import carries no secrets to check.
-    problems = ctype.check_connector(model, ctype.secrets.model_construct(), outbound_settings().allowed_hosts)
-    config_problems = {k: v for k, v in problems.items() if k.startswith("config.")}
-    if config_problems:
-        return "; ".join(f"[{k.removeprefix('config.')}]: {v}" for k, v in config_problems.items())
+    try:
+        model, _ = ctype.validate_connector(config, None, allowed_hosts=outbound_settings().allowed_hosts)
+    except InvalidSettings as exc:
+        return "; ".join(f"[{k.removeprefix('config.')}]: {v}" for k, v in exc.errors.items())
     return ctype, attrs["name"].strip(), model.model_dump(mode="json", exclude_none=True)
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.types.base import ConnectorType
 from app.types.bedrock import Bedrock
+from app.types.kit import ConnectorType
 from app.types.server_log import ServerLog
 from app.types.webhook import Webhook
 

@@ -11,6 +11,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from app.types.kit.schema import url_fields
+
 
 @dataclass(frozen=True)
 class FormField:
@@ -24,6 +26,7 @@ class FormField:
     choices: tuple[str, ...] = ()
     secret: bool = False
     max_length: int | None = None
+    options: str | None = None  # the endpoint a `suggest` widget asks for choices
 
 
 def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
@@ -60,10 +63,11 @@ def _max_length(info: FieldInfo) -> int | None:
 
 def form_fields(model: type[BaseModel], *, secret: bool = False) -> list[FormField]:
     fields = []
+    urls = set(url_fields(model))
     for key, info in model.model_fields.items():
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         widget, choices = _widget_for(info.annotation)
-        widget = extra.get("widget") or widget
+        widget = extra.get("widget") or ("url" if key in urls else widget)
         if secret and widget == "text":
             widget = "password"
         default = None
@@ -83,6 +87,7 @@ def form_fields(model: type[BaseModel], *, secret: bool = False) -> list[FormFie
                 choices=choices,
                 secret=secret,
                 max_length=_max_length(info),
+                options=extra.get("options"),
             )
         )
     return fields

@@ -6,7 +6,7 @@ import logging
 import re
 from typing import Literal
 
-from app.types.base import ConnectorType, ExecutionContext, Field, Result, Schema
+from app.types.kit import ConnectorType, Context, EmptySchema, Field, Result, Schema
 
 _LEVELS = {
     "trace": logging.DEBUG,
@@ -33,9 +33,10 @@ class ServerLog(ConnectorType):
     params = ServerLogParams
     test_params = {"message": "Test message from Switchboard", "level": "info"}
     supported_feature_ids = ("alerting", "uptime", "siem")
+    calls_out = False
 
-    def execute(self, ctx: ExecutionContext) -> Result:
-        p: ServerLogParams = ctx.params  # type: ignore[assignment]
+    def execute(self, ctx: Context[EmptySchema, EmptySchema, ServerLogParams]) -> Result:
+        p = ctx.params
         # Control characters are removed so a message cannot forge extra log lines.
         text = _CONTROL.sub("", p.message)
         try:

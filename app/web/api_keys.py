@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, flash, make_response, render_template, request, url_for
 
 from app.models import ROLES
 from app.services import accounts
@@ -46,8 +46,4 @@ def revoke(key_id: str):
         flash("No such API key.", "warning")
     else:
         flash(f'Revoked API key "{key.name}". Scripts using it are refused from now on.', "success")
-    if htmx.is_htmx():
-        response = make_response("", 204)
-        response.headers["HX-Redirect"] = url_for("api_keys.index")
-        return response
-    return redirect(url_for("api_keys.index"), 303)
+    return htmx.redirect(url_for("api_keys.index"))

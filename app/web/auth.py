@@ -10,15 +10,15 @@ from functools import wraps
 
 from flask import Blueprint, abort, flash, g, make_response, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
-from flask_login import LoginManager, current_user, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 
 from app.db import db
+from app.extensions import login_manager
 from app.models import User
 from app.services import accounts
 from app.web import htmx
 
 bp = Blueprint("auth", __name__)
-login_manager = LoginManager()
 PUBLIC_ENDPOINTS = {"health.healthz", "auth.sign_in", "static"}
 
 
@@ -56,11 +56,7 @@ def require_sign_in():
         g.principal = _principal_of(current_user)
         return None
     target = url_for("auth.sign_in", next=request.full_path.rstrip("?") if request.method == "GET" else None)
-    if htmx.is_htmx():
-        response = make_response("", 401)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target)
+    return htmx.redirect(target, 302, htmx_status=401)
 
 
 def admin_required(view):

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
-from flask import Blueprint, abort, current_app, flash, make_response, redirect, request, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, request, url_for
 
 from app.crypto import SecretsUnreadable
 from app.services import connectors as store
 from app.services import executions
 from app.services import events as event_log
-from app.services import keyring
 from app.types import all_types, get_type
-from app.types.base import ConnectorType
+from app.types.kit import ConnectorType
 from app.web import htmx
 from app.web.forms import (
     Section,
@@ -29,17 +26,9 @@ from app.web.streaming import stream_response, wants_stream
 
 bp = Blueprint("connectors", __name__)
 
-PENDING_OWNER = "pending-form"
-PENDING_TTL_SECONDS = 3600
-
 
 def _actor() -> str:
     return principal().actor
-
-
-def _toast(response, text: str, level: str = "success"):
-    response.headers["HX-Trigger"] = json.dumps({"showMessage": {"level": level, "text": text}})
-    return response
 
 
 def _int_arg(name: str, default: int = 1) -> int:
@@ -86,7 +75,7 @@ def bulk_delete():
     if not htmx.is_htmx():
         flash(text, "success" if count else "warning")
         return redirect(url_for("connectors.index"), 303)
-    return _toast(htmx.page_or_block("connectors/index.html", "results", **_list_context()), text)
+    return htmx.toast(htmx.page_or_block("connectors/index.html", "results", **_list_context()), text)
 
 
 @bp.route("/connectors/<connector_id>", methods=["DELETE"])
@@ -98,13 +87,9 @@ def delete(connector_id: str):
     store.delete_many([connector.id])
     text = f'Deleted connector "{name}".'
     if htmx.is_htmx() and request.args.get("from") != "detail":
-        return _toast(make_response("", 200), text)  # the row swaps itself out
+        return htmx.toast(make_response("", 200), text)  # the row swaps itself out
     flash(text, "success")
-    if htmx.is_htmx():
-        response = make_response("", 200)
-        response.headers["HX-Redirect"] = url_for("connectors.index")
-        return response
-    return redirect(url_for("connectors.index"), 303)
+    return htmx.redirect(url_for("connectors.index"))
 
 
 # ---- create and edit -------------------------------------------------------------------------
@@ -114,10 +99,10 @@ def delete(connector_id: str):
 @admin_required
 def pick_type():
     q = request.args.get("q", "").strip().lower()
-    config = current_app.config["SWITCHBOARD"]
     types = [
         t for t in all_types()
-        if config.type_enabled(t.id) and (not q or q in t.name.lower() or q in t.id or q in t.description.lower())
+        if store.enabled_refusal(t.id) is None
+        and (not q or q in t.name.lower() or q in t.id or q in t.description.lower())
     ]
     return htmx.page_or_block("connectors/pick_type.html", "cards", types=types, q=q)
 
@@ -131,8 +116,9 @@ def _type_or_404(type_id: str) -> ConnectorType:
 
 def _creatable_type(type_id: str) -> ConnectorType:
     ctype = _type_or_404(type_id)
-    if not current_app.config["SWITCHBOARD"].type_enabled(ctype.id):
-        abort(403, description=f'Connector type "{ctype.id}" is not enabled in this Switchboard\'s config (enabled_types).')
+    refusal = store.enabled_refusal(ctype.id)
+    if refusal:
+        abort(403, description=refusal[0].upper() + refusal[1:] + ".")
     return ctype
 
 
@@ -167,16 +153,6 @@ def create_form(type_id: str):
     return htmx.page_or_block("connectors/form.html", "form", **_form_context(ctype))
 
 
-def _read_pending() -> dict:
-    token = request.form.get("secrets.__pending", "")
-    if not token:
-        return {}
-    try:
-        return keyring().decrypt(PENDING_OWNER, token, ttl=PENDING_TTL_SECONDS)
-    except SecretsUnreadable:
-        return {}
-
-
 def _read_connector_form(ctype: ConnectorType, stored: dict) -> tuple[str, Section, Section, dict, dict]:
     """Name, config and secrets sections, the merged secrets, and any form-level errors."""
     name = request.form.get("name", "")
@@ -184,7 +160,7 @@ def _read_connector_form(ctype: ConnectorType, stored: dict) -> tuple[str, Secti
     secret_fields = ctype_fields(ctype, "secrets")
     secrets = read_section(secret_fields, request.form, "secrets")
     # Values typed before a failed submit come back encrypted, never as plain text in the page.
-    merged, errors = merge_secrets(secret_fields, secrets, {**stored, **_read_pending()})
+    merged, errors = merge_secrets(secret_fields, secrets, {**stored, **store.open_pending(request.form.get("secrets.__pending", ""))})
     errors = {f"secrets.{k}": v for k, v in errors.items()}
     errors.update({f"config.{k}": v for k, v in config.errors.items()})
     errors.update({f"secrets.{k}": v for k, v in secrets.errors.items()})
@@ -193,7 +169,7 @@ def _read_connector_form(ctype: ConnectorType, stored: dict) -> tuple[str, Secti
 
 def _rerender_form(ctype, connector, name, config, secrets, merged, errors):
     entered = {k: v for k, v in merged.items() if k in secrets.data}
-    pending = keyring().encrypt(PENDING_OWNER, entered) if entered else ""
+    pending = store.seal_pending(entered)
     ctx = _form_context(ctype, connector=connector, name=name, config=config, secrets=secrets, errors=errors,
                         pending=pending, params=ParamsForm.from_request(ctype, request.form))
     return htmx.page_or_block("connectors/form.html", "form", status=422, **ctx)
@@ -201,12 +177,7 @@ def _rerender_form(ctype, connector, name, config, secrets, merged, errors):
 
 def _after_save(connector, text: str):
     flash(text, "success")
-    target = url_for("connectors.detail", connector_id=connector.id)
-    if htmx.is_htmx():
-        response = make_response("", 204)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target, 303)
+    return htmx.redirect(url_for("connectors.detail", connector_id=connector.id))
 
 
 @bp.post("/connectors/new/<path:type_id>")
@@ -297,9 +268,7 @@ def _run(target, ctype: ConnectorType, template: str, context: dict, page_extra=
         context["result"] = executions.execute(target, params, source="test_pane", actor=_actor())
     if htmx.is_htmx():
         response = htmx.fragment("connectors/_test_result.html", status=status, **context)
-        if context["result"] is not None:
-            response.headers["HX-Trigger"] = "runFinished"
-        return response
+        return htmx.trigger(response, "runFinished") if context["result"] is not None else response
     return htmx.page_or_block(template, "content", status=status, **context, **page_extra())
 
 

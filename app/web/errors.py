@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from flask import make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -17,11 +15,8 @@ def _answer(status: int, title: str, message: str):
 
         return error_body(status, message)
     if htmx.is_htmx():
-        response = make_response("", status)
-        response.headers["HX-Reswap"] = "none"
-        response.headers["HX-Trigger"] = json.dumps({"showMessage": {"level": "error", "text": message}})
-        return response
-    return make_response(render_template("error.html", status=status, title=title, message=message), status)
+        return htmx.error(status, message)
+    return htmx.varies(make_response(render_template("error.html", status=status, title=title, message=message), status))
 
 
 def register(app) -> None:

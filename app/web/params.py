@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from werkzeug.datastructures import MultiDict
 
-from app.types.base import ConnectorType
+from app.types.kit import ConnectorType
 from app.types.fields import FormField, form_fields
 from app.web.forms import Section, read_section, section_from_data
 

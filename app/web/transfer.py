@@ -5,11 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, make_response, render_template, request
-from sqlalchemy import select
-
-from app import csrf
-from app.db import db
-from app.models import Connector
+from app.extensions import csrf
 from app.services import transfer
 from app.web.auth import admin_required
 
@@ -19,11 +15,9 @@ bp = Blueprint("transfer", __name__)
 @bp.post("/connectors/export")
 @admin_required
 def export():
-    ids = request.form.getlist("ids")
-    query = select(Connector).order_by(Connector.name, Connector.id)
-    if ids:  # the rows ticked on the list page; none ticked means all
-        query = query.where(Connector.id.in_(ids))
-    text = transfer.export_ndjson(list(db.session.scalars(query)))
+    # The rows ticked on the list page; none ticked means all.
+    connectors, _ = transfer.connectors_to_export(request.form.getlist("ids"))
+    text = transfer.export_ndjson(connectors)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return Response(text, mimetype="application/ndjson",
                     headers={"Content-Disposition": f'attachment; filename="switchboard-connectors-{stamp}.ndjson"'})

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from app.types.base import ConnectorType
+from app.types.kit import ConnectorType
 
 OPENAPI_VERSION = "3.1.0"
 REF = "#/components/schemas/"

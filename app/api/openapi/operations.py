@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from app.api.openapi.components import REF, ROLES, type_prefix
-from app.api.openapi.examples import connector_example, params_examples
-from app.types.base import ConnectorType
+from app.api.openapi.examples import params_examples
+from app.types.kit import ConnectorType
 
 # --------------------------------------------------------------------------- operations
 
@@ -38,12 +38,10 @@ def operations_for(types: list[ConnectorType], components: dict[str, Any]) -> li
     create_examples, update_examples, run_examples = {}, {}, {}
     for t in types:
         p = type_prefix(t)
-        example = connector_example(t, components)
-        if example is not None:
-            create_examples[p] = {"summary": t.name, "value": {"name": f"my-{p.replace('_', '-')}-connector",
-                                                               "connector_type_id": t.id, **example}}
-            update_examples[p] = {"summary": t.name, "value": {"name": f"my-{p.replace('_', '-')}-connector",
-                                                               **example}}
+        example = {k: v for k, v in t.example.items() if v or k == "config"}
+        create_examples[p] = {"summary": t.name, "value": {"name": f"my-{p.replace('_', '-')}-connector",
+                                                           "connector_type_id": t.id, **example}}
+        update_examples[p] = {"summary": t.name, "value": {"name": f"my-{p.replace('_', '-')}-connector", **example}}
         for name, ex in params_examples(t).items():
             run_examples[name] = {"summary": ex["summary"], "value": {"params": ex["value"]}}
     connector = {"$ref": REF + "connector_response"}

@@ -6,7 +6,7 @@ from typing import Any
 
 from app.api.openapi.components import ID_REGEX, LICENSES, NAME_REGEX, REF, type_prefix
 from app.services.connectors import NAME_MAX
-from app.types.base import ConnectorType
+from app.types.kit import ConnectorType
 
 # --------------------------------------------------------------------------- shared components
 

@@ -2,7 +2,7 @@
 
 Each request is signed with AWS SigV4 (signing name `bedrock`) by botocore and sent through the
 outbound client. Streamed answers arrive as AWS event-stream frames, decoded as the bytes come in;
-for the streaming sub-actions `execute` returns a generator that yields the text as it is written.
+the streaming sub-actions are generators that yield the text as it is written.
 """
 
 from __future__ import annotations
@@ -12,26 +12,21 @@ from collections.abc import Generator
 
 from botocore.eventstream import EventStreamBuffer, ParserError
 
-from app.outbound import OutboundError, check_url
-from app.types.base import ConnectorType, ExecutionContext, Result, SubAction
+from app.outbound import OutboundError, OutboundResponse
 from app.types.bedrock.responses import (
-    Failed,
     StreamError,
     StreamState,
     anthropic_usage,
     converse_usage,
+    error_text,
     frame_event,
     http_error,
-    invalid_response,
-    json_object,
-    unexpected_error,
 )
 from app.types.bedrock.schemas import (
     DEFAULT_MODEL,
     DEFAULT_URL,
     ENDPOINT_HINT,
     EVENT_STREAM,
-    GENERIC_ERROR,
     NO_MODEL,
     NOT_RECOGNIZED,
     RETRY_STREAM_ERRORS,
@@ -52,6 +47,8 @@ from app.types.bedrock.wire import (
     region_of,
     sign,
 )
+from app.types.kit import GENERIC_ERROR, ConnectorType, Context, Failed, Result, Schema, sub_action
+from app.types.kit.http import call_api, invalid_response, json_object, unexpected_error
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -64,14 +61,20 @@ __all__ = [
     "Bedrock",
     "BedrockConfig",
     "BedrockSecrets",
+    "error_text",
     "http_error",
     "region_of",
 ]
 
-# What the test pane prefills when a sub-action other than `test` is picked.
+# What the test pane prefills when a sub-action is picked.
 _EXAMPLE_CHAT = {"messages": [{"role": "user", "content": "Hello world"}]}
 _EXAMPLE_CONVERSE = {"messages": [{"role": "user", "content": [{"text": "Hello world"}]}]}
 _EXAMPLE_RUN = {"body": TEST_BODY}
+
+Ctx = Context[BedrockConfig, BedrockSecrets, RunParams]
+ChatCtx = Context[BedrockConfig, BedrockSecrets, InvokeAIParams]
+RawCtx = Context[BedrockConfig, BedrockSecrets, InvokeAIRawParams]
+ConverseCtx = Context[BedrockConfig, BedrockSecrets, ConverseParams]
 
 
 class Bedrock(ConnectorType):
@@ -80,22 +83,12 @@ class Bedrock(ConnectorType):
     description = "Send prompts to models on Amazon Bedrock."
     config = BedrockConfig
     secrets = BedrockSecrets
-    sub_actions = {
-        "run": SubAction(RunParams, "Send a request body to the model's invoke endpoint.", example=_EXAMPLE_RUN),
-        "test": SubAction(RunParams, "The same as run; what the test pane sends."),
-        "invokeAI": SubAction(InvokeAIParams, "Send chat messages and get the answer's text.", example=_EXAMPLE_CHAT),
-        "invokeAIRaw": SubAction(
-            InvokeAIRawParams, "Send Messages API messages as given; get the raw response.", example=_EXAMPLE_CHAT
-        ),
-        "invokeStream": SubAction(
-            InvokeAIParams, "Like invokeAI, streaming the answer as it is written.", streams=True, example=_EXAMPLE_CHAT
-        ),
-        "converse": SubAction(ConverseParams, "Call the Converse API.", example=_EXAMPLE_CONVERSE),
-        "converseStream": SubAction(
-            ConverseParams, "Call the ConverseStream API, streaming the answer.", streams=True, example=_EXAMPLE_CONVERSE
-        ),
+    example = {
+        "config": {"apiUrl": DEFAULT_URL, "defaultModel": DEFAULT_MODEL},
+        "secrets": {"accessKey": "AKIAIOSFODNN7EXAMPLE", "secret": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"},
     }
     test_params = {"subAction": "test", "subActionParams": {"body": TEST_BODY}}
+    config_error_prefix = "Error configuring Amazon Bedrock action"
     read_timeout = 120.0
     minimum_license_required = "enterprise"
     supported_feature_ids = (
@@ -105,52 +98,59 @@ class Bedrock(ConnectorType):
         "workflows",
     )
 
-    def check_connector(self, config, secrets, allowed_hosts):
-        try:
-            check_url(config.apiUrl, allowed_hosts)
-        except OutboundError as exc:
-            return {"config.apiUrl": f"Error configuring Amazon Bedrock action: {exc.message}"}
-        return {}
+    @sub_action("run", RunParams, "Send a request body to the model's invoke endpoint.", example=_EXAMPLE_RUN)
+    @sub_action("test", RunParams, "The same as run; what the test pane sends.", example=_EXAMPLE_RUN)
+    def run_body(self, ctx: Ctx) -> Result:
+        p = ctx.params
+        return self._invoke(ctx, _model(ctx), p.body, p.timeout, raw=bool(p.raw))
 
-    def execute(self, ctx: ExecutionContext) -> Result | Generator[str, None, Result]:
-        name, p = ctx.sub_action, ctx.sub_action_params
-        if name in ("invokeStream", "converseStream"):
-            return self._stream(ctx)
+    @sub_action("invokeAI", InvokeAIParams, "Send chat messages and get the answer's text.", example=_EXAMPLE_CHAT)
+    def invoke_ai(self, ctx: ChatCtx) -> Result:
+        result = self._invoke(ctx, _model(ctx), json.dumps(anthropic_body(ctx.params, ctx.config)), ctx.params.timeout)
+        data = drop_none({"message": result.data["completion"].strip(), "usage": result.data.get("usage")})
+        return Result.ok(data, usage=result.usage)
+
+    @sub_action(
+        "invokeAIRaw", InvokeAIRawParams, "Send Messages API messages as given; get the raw response.",
+        example=_EXAMPLE_CHAT,
+    )
+    def invoke_ai_raw(self, ctx: RawCtx) -> Result:
+        return self._invoke(ctx, _model(ctx), json.dumps(raw_anthropic_body(ctx.params)), ctx.params.timeout, raw=True)
+
+    @sub_action(
+        "invokeStream", InvokeAIParams, "Like invokeAI, streaming the answer as it is written.", example=_EXAMPLE_CHAT
+    )
+    def invoke_stream(self, ctx: ChatCtx) -> Generator[str, None, Result]:
         model = _model(ctx)
-        if model is None:
-            return Result.error(NO_MODEL)
-        try:
-            if name in ("run", "test"):
-                return self._invoke(ctx, model, p.body, p.timeout, raw=bool(p.raw))
-            if name == "invokeAI":
-                result = self._invoke(ctx, model, json.dumps(anthropic_body(p, ctx.config)), p.timeout)
-                data = drop_none({"message": result.data["completion"].strip(), "usage": result.data.get("usage")})
-                return Result.ok(data, usage=result.usage)
-            if name == "invokeAIRaw":
-                return self._invoke(ctx, model, json.dumps(raw_anthropic_body(p)), p.timeout, raw=True)
-            if name == "converse":
-                body = json.dumps(converse_body(p, ctx.config, model)).encode()
-                data = json_object(self._post(ctx, model, "converse", body, p.timeout))
-                return Result.ok(data, usage=converse_usage(data.get("usage")))
-        except Failed as failed:
-            return failed.result
-        return Result.error(GENERIC_ERROR, f'Sub action "{name}" is not registered.')  # parse_params refuses it first
+        body = anthropic_body(ctx.params, ctx.config)
+        return (yield from self._stream(ctx, model, "invoke-with-response-stream", body, converse=False))
 
-    def _post(self, ctx, model: str, operation: str, body: bytes, timeout_ms: int | None, *, stream=False):
+    @sub_action("converse", ConverseParams, "Call the Converse API.", example=_EXAMPLE_CONVERSE)
+    def converse(self, ctx: ConverseCtx) -> Result:
+        model = _model(ctx)
+        body = json.dumps(converse_body(ctx.params, ctx.config, model)).encode()
+        data = json_object(self._post(ctx, model, "converse", body, ctx.params.timeout))
+        return Result.ok(data, usage=converse_usage(data.get("usage")))
+
+    @sub_action(
+        "converseStream", ConverseParams, "Call the ConverseStream API, streaming the answer.",
+        example=_EXAMPLE_CONVERSE,
+    )
+    def converse_stream(self, ctx: ConverseCtx) -> Generator[str, None, Result]:
+        model = _model(ctx)
+        body = converse_body(ctx.params, ctx.config, model)
+        return (yield from self._stream(ctx, model, "converse-stream", body, converse=True))
+
+    # ------------------------------------------------------------- the calls
+
+    def _post(self, ctx: Context, model: str, operation: str, body: bytes, timeout_ms: int | None,
+              *, stream: bool = False) -> OutboundResponse:
         url, headers = sign(ctx.config, ctx.secrets, f"/model/{encode_model(model)}/{operation}", body, stream=stream)
         read_timeout = timeout_ms / 1000 if timeout_ms else self.read_timeout
-        try:
-            response = ctx.http.request(
-                "POST", url, headers=headers, data=body, read_timeout=read_timeout, stream=stream, trace=ctx.trace
-            )
-            if not response.ok:
-                response.content  # noqa: B018 - a streamed error still has a JSON body to read
-                raise Failed(http_error(response))
-        except OutboundError as exc:
-            raise Failed(unexpected_error(exc)) from None
-        return response
+        return call_api(ctx.http, "POST", url, headers=headers, data=body, read_timeout=read_timeout, stream=stream,
+                        error_text=error_text)
 
-    def _invoke(self, ctx, model: str, body: str, timeout_ms: int | None, *, raw: bool = False) -> Result:
+    def _invoke(self, ctx: Context, model: str, body: str, timeout_ms: int | None, *, raw: bool = False) -> Result:
         """InvokeModel: the Messages API answer as Claude 2's shape, Claude 2's own, or the raw JSON."""
         response = self._post(ctx, model, "invoke", body.encode(), timeout_ms)
         data = json_object(response)
@@ -168,21 +168,10 @@ class Bedrock(ConnectorType):
         mapped = {"completion": completion, "stop_reason": data.get("stop_reason"), "usage": data.get("usage")}
         return Result.ok(drop_none(mapped), usage=usage)
 
-    def _stream(self, ctx: ExecutionContext) -> Generator[str, None, Result]:
+    def _stream(self, ctx: Context, model: str, operation: str, body: dict, *, converse: bool
+                ) -> Generator[str, None, Result]:
         """Yield each text delta as its frame arrives; return the whole answer with token usage."""
-        p = ctx.sub_action_params
-        converse = ctx.sub_action == "converseStream"
-        model = _model(ctx)
-        if model is None:
-            return Result.error(NO_MODEL)
-        if converse:
-            operation, body = "converse-stream", converse_body(p, ctx.config, model)
-        else:
-            operation, body = "invoke-with-response-stream", anthropic_body(p, ctx.config)
-        try:
-            response = self._post(ctx, model, operation, json.dumps(body).encode(), p.timeout, stream=True)
-        except Failed as failed:
-            return failed.result
+        response = self._post(ctx, model, operation, json.dumps(body).encode(), ctx.params.timeout, stream=True)
         content_type = response.headers.get("Content-Type", "")
         if EVENT_STREAM not in content_type:
             response.content  # noqa: B018 - read and release the connection
@@ -214,6 +203,10 @@ class Bedrock(ConnectorType):
         return Result.ok(state.data(), usage=state.usage())
 
 
-def _model(ctx: ExecutionContext) -> str | None:
-    requested = getattr(ctx.sub_action_params, "model", None)
-    return (requested or "").strip() or (ctx.config.defaultModel or "").strip() or None
+def _model(ctx: Context[BedrockConfig, BedrockSecrets, Schema]) -> str:
+    """The requested model, else the connector's default; ends the run when there is neither."""
+    requested = getattr(ctx.params, "model", None)
+    model = (requested or "").strip() or (ctx.config.defaultModel or "").strip()
+    if not model:
+        raise Failed(Result.error(NO_MODEL))
+    return model

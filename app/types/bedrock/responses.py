@@ -6,21 +6,10 @@ import base64
 import json
 from typing import Any
 
-from app.outbound import OutboundError, OutboundResponse
-from app.types.base import Result, TokenUsage
-from app.types.bedrock.schemas import (
-    ENDPOINT_HINT,
-    GENERIC_ERROR,
-    NOT_RECOGNIZED,
-    RETRY_KINDS,
-)
-
-
-class Failed(Exception):
-    """Carries the error Result out of a helper."""
-
-    def __init__(self, result: Result):
-        self.result = result
+from app.outbound import OutboundResponse
+from app.types.bedrock.schemas import ENDPOINT_HINT, NOT_RECOGNIZED
+from app.types.kit import Result, TokenUsage
+from app.types.kit.http import json_or_none, status_failed
 
 
 class StreamError(Exception):
@@ -34,42 +23,23 @@ def text_of(blocks: Any) -> str:
     return "\n".join(b["text"] for b in blocks if isinstance(b, dict) and isinstance(b.get("text"), str))
 
 
-def invalid_response(detail: str) -> Result:
-    return Result.error(GENERIC_ERROR, f"Response validation failed ({detail})", retry=False)
-
-
-def unexpected_error(exc: OutboundError) -> Result:
-    return Result.error(GENERIC_ERROR, f"Unexpected API Error: {exc.code} - {exc.message}", retry=exc.code in RETRY_KINDS)
-
-
-def http_error(response: OutboundResponse) -> Result:
-    """Kibana's getResponseErrorMessage, under the sub-action framework's `Status code: …` wrapper."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+def error_text(response: OutboundResponse) -> str:
+    """Kibana's getResponseErrorMessage for Bedrock (the kit wraps it in `Status code: …`)."""
+    body = json_or_none(response)
     message = None
     if isinstance(body, dict):
         found = body.get("message", body.get("Message"))
         message = found if isinstance(found, str) and found else None
     status = response.status_code
     if status == 400 and message and NOT_RECOGNIZED in message:
-        text = f"API Error: {message}\n\n{ENDPOINT_HINT}"
-    elif status == 401:
-        text = "Unauthorized API Error" + (f": {message}" if message else "")
-    else:
-        text = f"API Error: {response.reason}" + (f" - {message}" if message else "")
-    return Result.error(GENERIC_ERROR, f"Status code: {status}. Message: {text}", retry=status == 429 or status >= 500)
+        return f"API Error: {message}\n\n{ENDPOINT_HINT}"
+    if status == 401:
+        return "Unauthorized API Error" + (f": {message}" if message else "")
+    return f"API Error: {response.reason}" + (f" - {message}" if message else "")
 
 
-def json_object(response: OutboundResponse) -> dict:
-    try:
-        data = response.json()
-    except ValueError:
-        raise Failed(invalid_response("Response is not a valid JSON")) from None
-    if not isinstance(data, dict):
-        raise Failed(invalid_response("Response is not a valid JSON object"))
-    return data
+def http_error(response: OutboundResponse) -> Result:
+    return status_failed(response.status_code, error_text(response))
 
 
 def _int(value: Any) -> int:

@@ -8,8 +8,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, field_validator, model_validator
 
-from app.types.base import Field, Schema
-from app.types.webhook import parse_url
+from app.types.kit import Field, Schema, Url
 
 DEFAULT_URL = "https://bedrock-runtime.us-east-1.amazonaws.com"
 DEFAULT_MODEL = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -17,7 +16,6 @@ DEFAULT_REGION = "us-east-1"
 ANTHROPIC_VERSION = "bedrock-2023-05-31"
 DEFAULT_TOKEN_LIMIT = 8191
 EVENT_STREAM = "application/vnd.amazon.eventstream"
-GENERIC_ERROR = "an error occurred while running the action"
 NO_MODEL = "No model specified. Please configure a default model."
 NOT_RECOGNIZED = "The requested operation is not recognized by the service."
 # Kibana's hint, with "The Kibana Connector" made product-neutral.
@@ -33,7 +31,6 @@ TEST_BODY = json.dumps(
     },
     separators=(",", ":"),
 )
-RETRY_KINDS = {"connection_refused", "connection_failed", "connect_timeout", "read_timeout"}
 RETRY_STREAM_ERRORS = {
     "throttlingException",
     "serviceUnavailableException",
@@ -51,10 +48,9 @@ def _blank_is_none(value: Any) -> Any:
 
 
 class BedrockConfig(Schema):
-    apiUrl: str = Field(
+    apiUrl: Url = Field(
         DEFAULT_URL,
         label="URL",
-        widget="url",
         help="The Bedrock runtime endpoint, e.g. https://bedrock-runtime.us-west-2.amazonaws.com.",
         max_length=2048,
     )
@@ -75,11 +71,6 @@ class BedrockConfig(Schema):
     temperature: float | None = Field(
         None, label="Temperature", help="Default sampling temperature for invokeAI and converse.", ge=0
     )
-
-    @field_validator("apiUrl")
-    @classmethod
-    def _valid_url(cls, value: str) -> str:
-        return parse_url(value)
 
     @field_validator("region", "defaultModel", "contextWindowLength", "temperature", mode="before")
     @classmethod

@@ -1,1 +1,42 @@
-"""The type kit: everything a connector type module imports (DESIGN, "The shape of a type")."""
+"""The type kit: everything a connector type module imports (DESIGN, "The shape of a type").
+
+    from app.types.kit import ConnectorType, Context, Field, Result, Schema, Url, http, sub_action
+
+See the README's "Adding a connector type" for a walk-through.
+"""
+
+from app.types.kit import http
+from app.types.kit.context import Context
+from app.types.kit.declaration import (
+    ConnectorType,
+    ExecuteReturn,
+    InvalidSettings,
+    ParamsError,
+    SubAction,
+    SubActionParams,
+    sub_action,
+)
+from app.types.kit.result import GENERIC_ERROR, Failed, Result, TokenUsage
+from app.types.kit.schema import EmptySchema, Field, Schema, Url, describe_errors, url_fields
+
+__all__ = [
+    "GENERIC_ERROR",
+    "ConnectorType",
+    "Context",
+    "EmptySchema",
+    "ExecuteReturn",
+    "Failed",
+    "Field",
+    "InvalidSettings",
+    "ParamsError",
+    "Result",
+    "Schema",
+    "SubAction",
+    "SubActionParams",
+    "TokenUsage",
+    "Url",
+    "describe_errors",
+    "http",
+    "sub_action",
+    "url_fields",
+]

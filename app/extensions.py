@@ -1,0 +1,44 @@
+"""Every extension, created here at module level and bound in `create_app` with `init_app`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, current_app
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+
+from app.crypto import Keyring, load_or_create_keys
+from app.db import db, migrate
+from app.outbound import OutboundClient
+
+__all__ = ["csrf", "db", "keyring", "login_manager", "migrate", "outbound"]
+
+
+class _KeyringExtension:
+    """The keyring that encrypts stored secrets: keys from the settings, else the instance key file."""
+
+    def init_app(self, app: Flask) -> None:
+        keys = load_or_create_keys(app.config["SWITCHBOARD_ENCRYPTION_KEYS"], Path(app.instance_path))
+        app.extensions["switchboard.keyring"] = Keyring(keys)
+
+    @staticmethod
+    def get() -> Keyring:
+        return current_app.extensions["switchboard.keyring"]
+
+
+class _OutboundExtension:
+    """The one outbound HTTP client (DESIGN rule 3), built from `[outbound]`; thread-safe, one per app."""
+
+    def init_app(self, app: Flask) -> None:
+        app.extensions["switchboard.outbound"] = OutboundClient(app.config["SWITCHBOARD"].outbound)
+
+    @staticmethod
+    def get() -> OutboundClient:
+        return current_app.extensions["switchboard.outbound"]
+
+
+csrf = CSRFProtect()
+login_manager = LoginManager()
+keyring = _KeyringExtension()
+outbound = _OutboundExtension()

@@ -1,0 +1,104 @@
+"""Schemas: the pydantic base every config, secrets and params model uses, and its form-aware Field."""
+
+from __future__ import annotations
+
+import types as _pytypes
+import typing
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import Field as _Field
+
+from app.outbound import OutboundError, check_url
+
+
+class Schema(BaseModel):
+    """Base for every config/secrets/params model: unknown keys are rejected, as Kibana does."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class EmptySchema(Schema):
+    pass
+
+
+def Field(  # noqa: N802 - reads like pydantic's Field, which it wraps
+    default: Any = ...,
+    *,
+    label: str,
+    help: str | None = None,  # noqa: A002 - the word the forms use
+    widget: str | None = None,
+    placeholder: str | None = None,
+    options: str | None = None,
+    **kwargs: Any,
+) -> Any:
+    """A schema field with what the form needs: label, help text, and an optional widget.
+
+    Without a widget the form picks one from the annotation (see app/types/fields.py).
+    `options` names the endpoint a `suggest` widget asks for choices, e.g. "bedrock.models".
+    """
+    extra = {"widget": widget, "placeholder": placeholder, "options": options}
+    return _Field(
+        default,
+        title=label,
+        description=help,
+        json_schema_extra={k: v for k, v in extra.items() if v is not None},
+        **kwargs,
+    )
+
+
+class _UrlField:
+    """Marks a URL-valued field: the framework checks it against the allowed hosts on save."""
+
+    def __repr__(self) -> str:
+        return "UrlField"
+
+
+URL_FIELD = _UrlField()
+
+
+def _parse_url(value: str) -> str:
+    try:
+        check_url(value, ("*",))
+    except OutboundError as exc:
+        raise ValueError(exc.message) from None
+    return value
+
+
+# An absolute http(s) URL. Any field of this type, in config or secrets, is checked against
+# `[outbound] allowed_hosts` when a connector is saved or imported; no type does that itself.
+Url = Annotated[str, AfterValidator(_parse_url), URL_FIELD]
+
+
+def _is_url(annotation: Any, metadata: list[Any]) -> bool:
+    if URL_FIELD in metadata:
+        return True
+    if typing.get_origin(annotation) is Annotated:
+        return URL_FIELD in typing.get_args(annotation)[1:]
+    if typing.get_origin(annotation) in (typing.Union, _pytypes.UnionType):
+        return any(_is_url(arg, []) for arg in typing.get_args(annotation))
+    return False
+
+
+def url_fields(model: type[BaseModel]) -> list[str]:
+    """The keys of `model` declared as `Url` (or `Url | None`)."""
+    return [key for key, info in model.model_fields.items() if _is_url(info.annotation, info.metadata)]
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """One line naming each bad field, e.g. `[subActionParams.body]: Field required`."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"[{loc}]: {msg}" if loc else msg)
+    return "; ".join(parts)
+
+
+def field_errors(section: str, exc: ValidationError) -> dict[str, str]:
+    """{"config.url": message} for each bad field of one section, first message per field."""
+    errors: dict[str, str] = {}
+    for err in exc.errors(include_url=False):
+        key = f"{section}.{err['loc'][0]}" if err["loc"] else section
+        errors.setdefault(key, err["msg"].removeprefix("Value error, "))
+    return errors
