@@ -82,8 +82,12 @@ def _secret_values(value: Any) -> list[str]:
     return []
 
 
-def stream(target: Target, params: dict, *, source: str, actor: str) -> Iterator[str | Outcome]:
-    """Run; yield text deltas as a streaming type produces them, then the Outcome (always last)."""
+def stream(target: Target, params: dict, *, source: str, actor: str, lookup: str | None = None
+           ) -> Iterator[str | Outcome]:
+    """Run; yield text deltas as a streaming type produces them, then the Outcome (always last).
+
+    With `lookup`, run the type's lookup of that name (a form's choices from the service) instead.
+    """
     started = time.perf_counter()
     trace = Trace(_secret_values(target.secrets))
     deltas: list[str] = []
@@ -91,7 +95,7 @@ def stream(target: Target, params: dict, *, source: str, actor: str) -> Iterator
         result = target.refusal
     else:
         try:
-            out = _start(target, params, trace)
+            out = _start(target, params, trace, lookup)
             if inspect.isgenerator(out):
                 while True:
                     try:
@@ -110,8 +114,8 @@ def stream(target: Target, params: dict, *, source: str, actor: str) -> Iterator
             result = Result.error(GENERIC_ERROR, trace.masker(str(exc)) or type(exc).__name__, retry=True)
         if not isinstance(result, Result):
             result = Result.ok(result)
-        if isinstance(params.get("subAction"), str):
-            result.sub_action = params["subAction"]
+        if lookup or isinstance(params.get("subAction"), str):
+            result.sub_action = lookup or params["subAction"]
     result.message = trace.masker(result.message) if result.message else result.message
     result.service_message = trace.masker(result.service_message) if result.service_message else None
     result.data = trace.masker.deep(result.data)
@@ -121,15 +125,15 @@ def stream(target: Target, params: dict, *, source: str, actor: str) -> Iterator
     yield outcome
 
 
-def execute(target: Target, params: dict, *, source: str, actor: str) -> Outcome:
+def execute(target: Target, params: dict, *, source: str, actor: str, lookup: str | None = None) -> Outcome:
     """Run to the end; streamed output is collected into the Outcome."""
-    for item in stream(target, params, source=source, actor=actor):
+    for item in stream(target, params, source=source, actor=actor, lookup=lookup):
         if isinstance(item, Outcome):
             return item
     raise AssertionError("stream() always ends with an Outcome")
 
 
-def _start(target: Target, raw_params: dict, trace: Trace):
+def _start(target: Target, raw_params: dict, trace: Trace, lookup: str | None):
     ctype = get_type(target.connector_type_id)
     if ctype is None:
         return Result.error(f'connector type "{target.connector_type_id}" is not registered')
@@ -139,7 +143,7 @@ def _start(target: Target, raw_params: dict, trace: Trace):
     try:
         ctx = ctype.context(
             target.id, target.name, target.config, target.secrets, raw_params,
-            http=BoundHttp(outbound(), trace), tokens=_token_store(target),
+            http=BoundHttp(outbound(), trace), tokens=_token_store(target), lookup=lookup,
         )
     except InvalidSettings as exc:
         return Result.error(f"error validating connector config or secrets: {exc}")

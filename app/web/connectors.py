@@ -303,6 +303,17 @@ def _unsaved_target(ctype: ConnectorType, connector=None):
     return target, _form_context(ctype, connector=connector, name=name, config=config, secrets=secrets)
 
 
+def form_target(ctype: ConnectorType) -> executions.Target:
+    """The connector form's unsaved values as a run target, merged with the stored secrets when the form
+    edits a connector (its hidden `connector_id`). For a type's own views, e.g. a picker's choices."""
+    connector_id = request.form.get("connector_id", "")
+    connector = _editable(connector_id) if connector_id else None
+    if connector is not None and connector.connector_type_id != ctype.id:
+        abort(400, description=f"Connector {connector_id} is not a {ctype.name} connector.")
+    target, _ = _unsaved_target(ctype, connector)
+    return target
+
+
 @bp.post("/connectors/new/<path:type_id>/test")
 @admin_required
 def test_unsaved(type_id: str):

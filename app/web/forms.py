@@ -1,19 +1,15 @@
-"""Turns a type's form fields into submitted data and back, with an error per field.
-
-Field names in HTML are `<section>.<key>` (sections: config, secrets, params); a `kv` field posts
-parallel lists `<section>.<key>.name` / `<section>.<key>.value`.
-"""
+"""Turns a type's form fields into submitted data and back, with an error per field (each field's
+widget, app/web/widgets.py, reads and shows its own values)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from app.outbound.trace import MASK
 from app.types.fields import FormField
+from app.web.widgets import widget_for
 
 
 @dataclass
@@ -27,20 +23,9 @@ class Section:
 
 
 def display_value(f: FormField, value: Any) -> Any:
-    if value is None:
-        return [] if f.widget == "kv" else ""
-    if f.widget == "kv":
-        return list(value.items()) if isinstance(value, dict) else []
-    if f.widget == "json":
-        return json.dumps(value, indent=2)
-    if f.widget == "jsontext" and isinstance(value, str):
-        try:
-            return json.dumps(json.loads(value), indent=2)
-        except ValueError:
-            return value
-    if f.widget == "checkbox":
-        return bool(value)
-    return str(value)
+    if value is None and f.widget == "kv":
+        return []
+    return widget_for(f).display(f, value)
 
 
 def section_from_data(fields: list[FormField], data: dict[str, Any] | None, *, with_defaults: bool = True) -> Section:
@@ -64,56 +49,8 @@ def read_section(fields: list[FormField], form: MultiDict, prefix: str) -> Secti
         name = f"{prefix}.{f.key}"
         if f.secret and form.get(f"{name}.__clear"):
             s.cleared.add(f.key)
-        if f.widget == "kv":
-            _read_kv(f, form, name, s)
-            continue
-        if f.widget == "checkbox":
-            values = form.getlist(name)
-            checked = bool(values) and values[-1] in ("true", "on", "1")
-            s.data[f.key] = checked
-            s.display[f.key] = checked
-            continue
-        raw = form.get(name, "")
-        s.display[f.key] = "" if f.secret else raw
-        if raw == "" or (f.secret and raw.strip() == ""):
-            continue  # absent: the schema's default applies, or a stored secret is kept
-        if f.secret and MASK in raw:
-            s.errors[f.key] = "Enter the secret itself, or leave the field blank to keep the stored one."
-        elif f.widget == "number":
-            try:
-                s.data[f.key] = int(raw) if raw.strip().lstrip("-").isdigit() else float(raw)
-            except ValueError:
-                s.errors[f.key] = "Enter a number."
-        elif f.widget in ("json", "jsontext"):
-            try:
-                parsed = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                s.errors[f.key] = f"Invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
-            else:  # jsontext: checked here, but the type wants the text itself
-                s.data[f.key] = raw if f.widget == "jsontext" else parsed
-        else:
-            s.data[f.key] = raw
+        widget_for(f).read(f, form, name, s)
     return s
-
-
-def _read_kv(f: FormField, form: MultiDict, name: str, s: Section) -> None:
-    names = form.getlist(f"{name}.name")
-    values = form.getlist(f"{name}.value")
-    pairs: dict[str, str] = {}
-    shown = []
-    for key, value in zip(names, values, strict=False):
-        key = key.strip()
-        if not key:
-            continue
-        if key.lower() in (k.lower() for k in pairs):
-            s.errors[f.key] = f'"{key}" is listed twice.'
-        if f.secret and MASK in value:
-            s.errors[f.key] = "Enter the secret itself, or leave the value blank to keep the stored one."
-        pairs[key] = value
-        shown.append((key, "" if f.secret else value))
-    s.display[f.key] = shown
-    if pairs:
-        s.data[f.key] = pairs
 
 
 def merge_secrets(fields: list[FormField], entered: Section, stored: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:

@@ -8,6 +8,7 @@ from flask import Flask, current_app
 
 from app.types import REGISTRY
 from app.types.fields import form_fields
+from app.web.widgets import widget_for
 
 
 def pretty(value) -> str:
@@ -43,6 +44,7 @@ def register(app: Flask) -> None:
     app.add_template_global(REGISTRY, "registry")
     app.add_template_global(ctype_fields, "ctype_fields")
     app.add_template_global(field_labels, "field_labels")
+    app.add_template_global(widget_for, "widget_for")
 
     @app.context_processor
     def _enabled_types():

@@ -10,9 +10,13 @@ import importlib
 import importlib.util
 import sys
 
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, render_template
 
+from app.services import executions
 from app.types import REGISTRY
+from app.types.kit import ConnectorType
+from app.web.auth import principal
+from app.web.connectors import form_target
 
 
 def views_module(type_module: str) -> str | None:
@@ -33,3 +37,18 @@ def register(app: Flask) -> None:
         if not isinstance(bp, Blueprint):
             raise TypeError(f"{name} must define a Blueprint named `bp`")
         app.register_blueprint(bp, url_prefix=f"/types/{ctype.id}")
+
+
+def lookup_from_form(ctype: ConnectorType, name: str, params: dict | None = None) -> executions.Outcome:
+    """Run the type's lookup `name` with the connector form's values (an event row records it)."""
+    return executions.execute(form_target(ctype), params or {}, source="form", actor=principal().actor, lookup=name)
+
+
+def choices(field_id: str, outcome: executions.Outcome, pairs: list[tuple[str, str]], noun: str) -> str:
+    """A `suggest` widget's answer: the choices, or the run's error in words a person reads."""
+    result = outcome.result
+    if not result.is_ok:
+        message = " ".join(filter(None, [result.message, result.service_message]))
+        return render_template("widgets/_choices.html", field_id=field_id, choices=[], message=message, error=True)
+    message = f"{len(pairs)} {noun}{'s' if len(pairs) != 1 else ''} listed; type to filter."
+    return render_template("widgets/_choices.html", field_id=field_id, choices=pairs, message=message, error=False)

@@ -14,6 +14,7 @@ from app.types.kit.declaration import (
     ParamsError,
     SubAction,
     SubActionParams,
+    lookup,
     sub_action,
 )
 from app.types.kit.result import GENERIC_ERROR, Failed, Result, TokenUsage
@@ -37,6 +38,7 @@ __all__ = [
     "Url",
     "describe_errors",
     "http",
+    "lookup",
     "sub_action",
     "url_fields",
 ]

@@ -46,6 +46,18 @@ def sub_action(
     return mark
 
 
+def lookup(name: str, params: type[Schema] = EmptySchema, description: str = "") -> Callable:
+    """Mark a method as a lookup: a call that fills a form's choices from the service (e.g. the models
+    Bedrock lists) without being one of Kibana's sub-actions. It runs through the one execution path
+    (validated settings, masked trace, an event row) but is not offered by `_execute` or the API docs."""
+
+    def mark(method: Callable) -> Callable:
+        method.__dict__["_lookup"] = (name, params, description)
+        return method
+
+    return mark
+
+
 class SubActionParams(Schema):
     subAction: str = Field(label="Sub-action")
     subActionParams: dict[str, Any] = Field(default_factory=dict, label="Sub-action parameters", widget="json")
@@ -84,16 +96,23 @@ class ConnectorType:
     # False for types that never leave the process (server log): no fake service to test against.
     calls_out: ClassVar[bool] = True
     sub_actions: ClassVar[dict[str, SubAction]] = {}
+    lookups: ClassVar[dict[str, SubAction]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         found: dict[str, SubAction] = {}
+        lookups: dict[str, SubAction] = {}
         for klass in reversed(cls.__mro__):
             for attr, member in vars(klass).items():
                 for name, params, description, example in getattr(member, "_sub_actions", ()):
                     streams = inspect.isgeneratorfunction(member)
                     found[name] = SubAction(name, params, attr, description, example, streams)
-        cls.sub_actions = found
+                if hasattr(member, "_lookup"):
+                    name, params, description = member._lookup
+                    lookups[name] = SubAction(name, params, attr, description)
+        if found.keys() & lookups.keys():
+            raise TypeError(f"{cls.__name__}: {sorted(found.keys() & lookups.keys())} are both sub-actions and lookups")
+        cls.sub_actions, cls.lookups = found, lookups
 
     # ------------------------------------------------------------- validation
 
@@ -168,18 +187,27 @@ class ConnectorType:
 
     def context(
         self, connector_id: str, connector_name: str, config: dict[str, Any], secrets: dict[str, Any],
-        raw_params: dict[str, Any], *, http: BoundHttp, tokens: Any,
+        raw_params: dict[str, Any], *, http: BoundHttp, tokens: Any, lookup: str | None = None,
     ) -> Context:
-        """A run's context from stored values; raises InvalidSettings or ParamsError."""
+        """A run's context from stored values (for a lookup when named); raises InvalidSettings or ParamsError."""
         config_model, secrets_model = self.validate_connector(config, secrets)
-        name, params = self.parse_params(raw_params, connector_id, connector_name)
+        if lookup is None:
+            name, params = self.parse_params(raw_params, connector_id, connector_name)
+        elif lookup not in self.lookups:
+            raise ParamsError(f'Lookup "{lookup}" is not registered. Connector type: {self.id}')
+        else:
+            try:
+                name, params = lookup, self.lookups[lookup].params.model_validate(raw_params)
+            except ValidationError as exc:
+                raise ParamsError(f"Request validation failed ({describe_errors(exc)})") from exc
         return Context(connector_id, connector_name, config_model, secrets_model, params, http, tokens, name)
 
     # ------------------------------------------------------------- running
 
     def run(self, ctx: Context) -> ExecuteReturn:
         """Dispatch to the sub-action's handler, or `execute` for classic types."""
-        handler = getattr(self, self.sub_actions[ctx.sub_action].handler) if ctx.sub_action else self.execute
+        spec = (self.sub_actions.get(ctx.sub_action) or self.lookups[ctx.sub_action]) if ctx.sub_action else None
+        handler = getattr(self, spec.handler) if spec else self.execute
         try:
             out = handler(ctx)
         except Failed as failed:

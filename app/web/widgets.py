@@ -1,0 +1,169 @@
+"""Form widgets, each declared once: how it reads a posted value, how it shows a stored one, and the
+template that draws its input (`templates/widgets/`). A type's views module may register its own.
+
+Field names in HTML are `<section>.<key>` (sections: config, secrets, params, params.sub); a `kv`
+widget posts parallel lists `<section>.<key>.name` / `<section>.<key>.value`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.datastructures import MultiDict
+
+from app.outbound.trace import MASK
+from app.types.fields import FormField
+
+if TYPE_CHECKING:
+    from app.web.forms import Section
+
+KEEP_STORED = "Enter the secret itself, or leave the field blank to keep the stored one."
+
+
+class Invalid(ValueError):
+    """A posted value the widget cannot read; the message is shown at the field."""
+
+
+class Widget:
+    """A one-line text input. Subclasses change how a value is parsed, shown or drawn."""
+
+    template = "widgets/input.html"
+    draws_label = False  # the template draws its own label or legend (checkbox, kv)
+
+    def __init__(self, name: str, template: str | None = None):
+        self.name = name
+        self.template = template or self.template
+
+    def parse(self, raw: str) -> Any:
+        return raw
+
+    def display(self, f: FormField, value: Any) -> Any:
+        return "" if value is None else str(value)
+
+    def read(self, f: FormField, form: MultiDict, name: str, s: Section) -> None:
+        raw = form.get(name, "")
+        s.display[f.key] = "" if f.secret else raw
+        if raw == "" or (f.secret and raw.strip() == ""):
+            return  # absent: the schema's default applies, or a stored secret is kept
+        if f.secret and MASK in raw:
+            s.errors[f.key] = KEEP_STORED
+            return
+        try:
+            s.data[f.key] = self.parse(raw)
+        except Invalid as exc:
+            s.errors[f.key] = str(exc)
+
+
+class TextArea(Widget):
+    template = "widgets/textarea.html"
+
+
+class Number(Widget):
+    def parse(self, raw: str) -> Any:
+        try:
+            return int(raw) if raw.strip().lstrip("-").isdigit() else float(raw)
+        except ValueError:
+            raise Invalid("Enter a number.") from None
+
+
+class Json(TextArea):
+    """Parsed JSON, shown indented."""
+
+    def parse(self, raw: str) -> Any:
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise Invalid(f"Invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).") from None
+
+    def display(self, f: FormField, value: Any) -> Any:
+        return "" if value is None else json.dumps(value, indent=2)
+
+
+class JsonText(Json):
+    """Checked as JSON here, but the type wants the text itself."""
+
+    def parse(self, raw: str) -> Any:
+        super().parse(raw)
+        return raw
+
+    def display(self, f: FormField, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.dumps(json.loads(value), indent=2)
+            except ValueError:
+                return value
+        return super().display(f, value)
+
+
+class Checkbox(Widget):
+    template = "widgets/checkbox.html"
+    draws_label = True
+
+    def display(self, f: FormField, value: Any) -> Any:
+        return bool(value)
+
+    def read(self, f: FormField, form: MultiDict, name: str, s: Section) -> None:
+        values = form.getlist(name)  # a hidden "false" comes first, the box's "true" after it when ticked
+        s.data[f.key] = s.display[f.key] = bool(values) and values[-1] in ("true", "on", "1")
+
+
+class KeyValue(Widget):
+    """Name/value rows, e.g. headers; a secret's values are never shown back."""
+
+    template = "widgets/kv.html"
+    draws_label = True
+
+    def display(self, f: FormField, value: Any) -> Any:
+        return list(value.items()) if isinstance(value, dict) else []
+
+    def read(self, f: FormField, form: MultiDict, name: str, s: Section) -> None:
+        pairs: dict[str, str] = {}
+        shown = []
+        for key, value in zip(form.getlist(f"{name}.name"), form.getlist(f"{name}.value"), strict=False):
+            key = key.strip()
+            if not key:
+                continue
+            if key.lower() in (k.lower() for k in pairs):
+                s.errors[f.key] = f'"{key}" is listed twice.'
+            if f.secret and MASK in value:
+                s.errors[f.key] = "Enter the secret itself, or leave the value blank to keep the stored one."
+            pairs[key] = value
+            shown.append((key, "" if f.secret else value))
+        s.display[f.key] = shown
+        if pairs:
+            s.data[f.key] = pairs
+
+
+WIDGETS: dict[str, Widget] = {}
+
+
+def register(widget: Widget) -> Widget:
+    if widget.name in WIDGETS:
+        raise ValueError(f'a widget named "{widget.name}" is already registered')
+    WIDGETS[widget.name] = widget
+    return widget
+
+
+for _widget in (
+    Widget("text"),
+    Widget("url"),
+    Widget("password"),
+    Widget("select", "widgets/select.html"),
+    # A text input that offers choices fetched from the service by the field's `options` endpoint.
+    Widget("suggest", "widgets/suggest.html"),
+    Number("number"),
+    TextArea("textarea"),
+    Json("json"),
+    JsonText("jsontext"),
+    Checkbox("checkbox"),
+    KeyValue("kv"),
+):
+    register(_widget)
+
+
+def widget_for(f: FormField) -> Widget:
+    try:
+        return WIDGETS[f.widget]
+    except KeyError:
+        raise LookupError(f'field "{f.key}" asks for widget "{f.widget}", which no module registered') from None
