@@ -56,7 +56,7 @@ class Event(db.Model):
     actor: Mapped[str] = mapped_column(String(255))
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     duration_ms: Mapped[float] = mapped_column(Float)
-    outcome: Mapped[str] = mapped_column(String(16), index=True)  # success | failure
+    status: Mapped[str] = mapped_column(String(16), index=True)  # ok | error, as the run's Result
     message: Mapped[str | None] = mapped_column(Text)
     http_status: Mapped[int | None] = mapped_column(Integer)
     retry: Mapped[str | None] = mapped_column(String(64))  # "true", "false" or an ISO date

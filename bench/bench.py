@@ -173,7 +173,7 @@ def seed(app, rng: random.Random) -> dict:
                 "actor": "seed@127.0.0.1",
                 "started_at": now - timedelta(minutes=rng.randrange(0, 60 * 24 * 30)),
                 "duration_ms": round(rng.uniform(5, 900), 1),
-                "outcome": "success" if ok else "failure",
+                "status": "ok" if ok else "error",
                 "message": None if ok else "error calling webhook, retry later: [503] Service Unavailable",
                 "http_status": 200 if ok else 503,
                 "retry": None if ok else "true",
@@ -278,10 +278,10 @@ def bench_webhook(app, counter: QueryCounter, results: Results) -> None:
             connector = store.get(connector_id)
 
             def run():
-                outcome = executions.execute(executions.target_for(connector), {"body": body},
+                run = executions.execute(executions.target_for(connector), {"body": body},
                                              source="bench", actor="bench")
-                if not outcome.result.is_ok:
-                    raise RuntimeError(f"execution failed: {outcome.result.message} {outcome.result.service_message}")
+                if not run.result.is_ok:
+                    raise RuntimeError(f"execution failed: {run.result.message} {run.result.service_message}")
 
             times, queries = measure(run, counter)
             results.add("executor", "executions.execute(target_for(c))", times, queries,

@@ -79,13 +79,13 @@ def test_an_htmx_request_without_a_session_is_told_to_go_to_sign_in(app):
 
 def test_sign_in_returns_to_the_page_asked_for_but_never_off_site(app):
     client = app.test_client()
-    asked = client.get("/events?outcome=failure")
+    asked = client.get("/events?status=error")
     assert asked.status_code == 302
     sign_in_url = asked.headers["Location"]
     assert "next=" in sign_in_url
     token = form_token(client)
     done = client.post(sign_in_url, data={"csrf_token": token, "username": "admin", "password": PASSWORDS["admin"]})
-    assert done.status_code == 303 and done.headers["Location"] == "/events?outcome=failure"
+    assert done.status_code == 303 and done.headers["Location"] == "/events?status=error"
 
     other = app.test_client()
     token = form_token(other)

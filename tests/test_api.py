@@ -194,7 +194,7 @@ def test_execute_sends_the_params_and_answers_status_ok(app, api, receiver):
     assert response.get_json() == {"connector_id": cid, "status": "ok", "data": '{"text": "deployed"}'}
     assert json.loads(receiver.received[-1].body) == {"text": "deployed"}
     event = events(app)[-1]
-    assert (event.source, event.actor, event.outcome) == ("http_request", "api key admin script", "success")
+    assert (event.source, event.actor, event.status) == ("http_request", "api key admin script", "ok")
 
 
 def test_a_failing_connector_is_still_a_200_with_status_error(app, api, receiver):
@@ -209,7 +209,7 @@ def test_a_failing_connector_is_still_a_200_with_status_error(app, api, receiver
         "service_message": "[500] INTERNAL SERVER ERROR: database down",  # werkzeug's reason phrase
         "retry": True,
     }
-    assert events(app)[-1].outcome == "failure"
+    assert events(app)[-1].status == "error"
 
 
 @pytest.mark.parametrize(

@@ -65,7 +65,7 @@ def test_test_pane_shows_the_models_reply_and_records_tokens(app, web, bedrock):
     assert bedrock.last_request.signature_ok
     assert "Authorization" in page and SECRET_KEY not in page and ACCESS_KEY not in page
     (event,) = events(app)
-    assert event.outcome == "success" and event.sub_action == "test" and event.http_status == 200
+    assert event.status == "ok" and event.sub_action == "test" and event.http_status == 200
     assert event.prompt_tokens > 0 and event.total_tokens == event.prompt_tokens + event.completion_tokens
     log = web.get("/events").get_data(as_text=True)
     assert f"{event.total_tokens} tokens" in log
@@ -127,7 +127,7 @@ def test_stream_that_fails_midway_ends_in_an_error_result(app, web, bedrock):
     frames = sse_events(response.get_data(as_text=True))
     assert any(name == "delta" for name, _ in frames)
     assert 'data-status="error"' in frames[-1][1] and "throttlingException" in html.unescape(frames[-1][1])
-    assert events(app)[-1].outcome == "failure"
+    assert events(app)[-1].status == "error"
 
 
 def test_picking_a_sub_action_swaps_in_its_fields(web):

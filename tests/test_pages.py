@@ -114,7 +114,7 @@ def test_create_then_edit_keeps_type_and_updates_config(app, web):
     assert c.name == "hook 2" and c.config["url"] == "http://127.0.0.1:9/b" and c.connector_type_id == ".webhook"
 
 
-def test_last_run_outcome_is_shown_per_row(app, web):
+def test_last_run_status_is_shown_per_row(app, web):
     cid = create_via_form(web, ".webhook", webhook_fields("http://127.0.0.1:9/a"))
     assert "never" in web.get("/connectors").get_data(as_text=True)
     web.post(f"/connectors/{cid}/test", data={"params.__present": "1"}, htmx=True)
@@ -122,18 +122,18 @@ def test_last_run_outcome_is_shown_per_row(app, web):
     assert 'class="badge badge-error">error' in listing and "<time" in listing
 
 
-def test_event_log_lists_runs_newest_first_and_filters_by_outcome(app, web):
+def test_event_log_lists_runs_newest_first_and_filters_by_status(app, web):
     cid = create_via_form(web, ".server-log", {"name": "log"})
     for message in ("first", "second"):
         web.post(f"/connectors/{cid}/test", data={"params.__present": "1", "params.message": message}, htmx=True)
     bad = create_via_form(web, ".webhook", webhook_fields("http://127.0.0.1:9/a"))
     web.post(f"/connectors/{bad}/test", data={"params.__present": "1"}, htmx=True)
     page = web.get("/events").get_data(as_text=True)
-    assert page.index('data-outcome="failure"') < page.index('data-outcome="success"')
+    assert page.index('data-event-status="error"') < page.index('data-event-status="ok"')
     assert "3 runs" in page
-    assert "1 run," in web.get("/events?outcome=failure", htmx=True).get_data(as_text=True)
+    assert "1 run," in web.get("/events?status=error", htmx=True).get_data(as_text=True)
     per_connector = web.get(f"/connectors/{cid}/events").get_data(as_text=True)
-    assert "2 runs" in per_connector and 'data-outcome="failure"' not in per_connector
+    assert "2 runs" in per_connector and 'data-event-status="error"' not in per_connector
 
 
 def test_healthz_reports_the_database(web):
@@ -148,7 +148,7 @@ def test_test_pane_works_without_javascript(app, web):
     page = response.get_data(as_text=True)
     assert response.status_code == 200 and "<html" in page
     assert 'data-status="ok"' in page
-    assert page.count('data-outcome="success"') == 1  # recent runs already include this one
+    assert page.count('data-event-status="ok"') == 1  # recent runs already include this one
 
 
 def test_recent_runs_reload_after_a_test_run(app, web):
@@ -156,5 +156,5 @@ def test_recent_runs_reload_after_a_test_run(app, web):
     run = web.post(f"/connectors/{cid}/test", data={"params.__present": "1", "params.message": "x"}, htmx=True)
     assert run.headers["HX-Trigger"] == "runFinished"
     section = web.get(f"/connectors/{cid}", htmx=True, headers={"HX-Target": "recent-runs"}).get_data(as_text=True)
-    assert "Recent runs" in section and section.count('data-outcome="success"') == 1
+    assert "Recent runs" in section and section.count('data-event-status="ok"') == 1
     assert "<h1>" not in section  # only the section's block

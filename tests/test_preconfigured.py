@@ -117,7 +117,7 @@ def test_a_missing_environment_variable_is_a_run_error_naming_it(pre, receiver, 
                                   htmx=True).get_data(as_text=True))
     assert 'data-status="error"' in page and f"environment variable {ENV} is not set" in page
     assert receiver.received == []
-    assert [e.outcome for e in events(pre)] == ["failure", "failure"]
+    assert [e.status for e in events(pre)] == ["error", "error"]
 
 
 def test_pages_refuse_to_edit_or_delete_them(pre):

@@ -19,7 +19,7 @@ def test_message_is_logged_at_the_level_without_control_characters(app, web, cap
     (record,) = [r for r in caplog.records if r.name == "switchboard.server_log"]
     assert record.levelno == logging.WARNING
     assert record.getMessage() == "Server log: deploy doneFAKE LINE"
-    assert events(app)[-1].outcome == "success"
+    assert events(app)[-1].status == "ok"
 
 
 def test_empty_message_is_a_params_error_naming_the_field(web):

@@ -106,7 +106,7 @@ def test_500_is_a_retryable_error_with_the_service_message(app, web, receiver):
     html, event = run_stored(app, web, receiver.reply("/hook", status=500, body=b'{"message": "database down"}'))
     assert "error calling webhook, retry later" in html
     assert "[500] INTERNAL SERVER ERROR: database down" in html
-    assert event.outcome == "failure" and event.retry == "true" and event.http_status == 500
+    assert event.status == "error" and event.retry == "true" and event.http_status == 500
 
 
 def test_429_with_retry_after_says_when_to_retry(app, web, receiver):
@@ -145,7 +145,7 @@ def test_oversized_response_names_the_cap(tmp_path, receiver):
     web = Browserish(app.test_client())
     html, event = run_stored(app, web, receiver.reply("/big", body=b"x" * 5000))
     assert "exceeds the maximum size of 1000 bytes" in html
-    assert event.outcome == "failure" and event.retry == "false"
+    assert event.status == "error" and event.retry == "false"
 
 
 def test_disallowed_host_is_refused_at_save_and_at_run(tmp_path, receiver):
@@ -183,4 +183,4 @@ def test_redirect_to_an_allowed_host_is_followed_and_shown(app, web, receiver):
     assert [r.path for r in receiver.received] == ["/hook", "/final"]
     assert receiver.received[-1].method == "POST"  # 307 keeps the method and body
     assert "307 TEMPORARY REDIRECT" in html and "200 OK" in html
-    assert event.outcome == "success"
+    assert event.status == "ok"

@@ -145,8 +145,8 @@ def execute_connector(connector_id: str):
     body = _body({"params": (dict, True)})
     connector = _connector(connector_id)
     _ensure_enabled(connector.connector_type_id)
-    outcome = executions.execute(
+    run = executions.execute(
         executions.target_for(connector), body["params"], source="http_request", actor=g.principal.actor
     )
     # A connector that failed is still a 200 with status "error", as Kibana answers.
-    return jsonify(execute_json(connector.id, outcome))
+    return jsonify(execute_json(connector.id, run))

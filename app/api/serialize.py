@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.models import Connector
-from app.services.executions import Outcome
+from app.services.executions import Run
 from app.types.kit import ConnectorType
 
 
@@ -39,8 +39,8 @@ def type_json(ctype: ConnectorType, *, enabled: bool) -> dict:
     }
 
 
-def execute_json(connector_id: str, outcome: Outcome) -> dict:
-    r = outcome.result
+def execute_json(connector_id: str, run: Run) -> dict:
+    r = run.result
     body: dict = {"connector_id": connector_id, "status": r.status}
     if r.data is not None:
         body["data"] = r.data

@@ -182,7 +182,7 @@ def all_connectors(ids: list[str] | None = None) -> list[Connector]:
 
 @dataclass
 class LastRun:
-    outcome: str
+    status: str
     started_at: Any
 
 
@@ -231,6 +231,6 @@ def last_runs(ids: list[str]) -> dict[str, LastRun]:
         select(func.max(Event.id).label("id")).where(Event.connector_id.in_(ids)).group_by(Event.connector_id).subquery()
     )
     rows = db.session.execute(
-        select(Event.connector_id, Event.outcome, Event.started_at).join(newest, Event.id == newest.c.id)
+        select(Event.connector_id, Event.status, Event.started_at).join(newest, Event.id == newest.c.id)
     )
-    return {cid: LastRun(outcome, started) for cid, outcome, started in rows}
+    return {cid: LastRun(status, started) for cid, status, started in rows}

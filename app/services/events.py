@@ -10,7 +10,7 @@ from app.db import db
 from app.models import Event
 
 PAGE_SIZE = 50
-OUTCOMES = ("success", "failure")
+STATUSES = ("ok", "error")
 
 
 @dataclass
@@ -21,12 +21,12 @@ class EventPage:
     pages: int
 
 
-def search(connector_id: str | None = None, outcome: str = "", page: int = 1, per_page: int = PAGE_SIZE) -> EventPage:
+def search(connector_id: str | None = None, status: str = "", page: int = 1, per_page: int = PAGE_SIZE) -> EventPage:
     query = select(Event)
     if connector_id is not None:
         query = query.where(Event.connector_id == connector_id)
-    if outcome in OUTCOMES:
-        query = query.where(Event.outcome == outcome)
+    if status in STATUSES:
+        query = query.where(Event.status == status)
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)

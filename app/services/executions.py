@@ -43,7 +43,7 @@ class Target:
 
 
 @dataclass
-class Outcome:
+class Run:
     result: Result
     duration_ms: float
     exchanges: list[dict] = field(default_factory=list)
@@ -83,8 +83,8 @@ def _secret_values(value: Any) -> list[str]:
 
 
 def stream(target: Target, params: dict, *, source: str, actor: str, lookup: str | None = None
-           ) -> Iterator[str | Outcome]:
-    """Run; yield text deltas as a streaming type produces them, then the Outcome (always last).
+           ) -> Iterator[str | Run]:
+    """Run; yield text deltas as a streaming type produces them, then the Run (always last).
 
     With `lookup`, run the type's lookup of that name (a form's choices from the service) instead.
     """
@@ -120,17 +120,17 @@ def stream(target: Target, params: dict, *, source: str, actor: str, lookup: str
     result.service_message = trace.masker(result.service_message) if result.service_message else None
     result.data = trace.masker.deep(result.data)
     duration_ms = (time.perf_counter() - started) * 1000
-    outcome = Outcome(result, duration_ms, [e.as_dict() for e in trace.exchanges], "".join(deltas))
-    outcome.event_id = _record(target, result, trace, duration_ms, source=source, actor=actor)
-    yield outcome
+    run = Run(result, duration_ms, [e.as_dict() for e in trace.exchanges], "".join(deltas))
+    run.event_id = _record(target, result, trace, duration_ms, source=source, actor=actor)
+    yield run
 
 
-def execute(target: Target, params: dict, *, source: str, actor: str, lookup: str | None = None) -> Outcome:
-    """Run to the end; streamed output is collected into the Outcome."""
+def execute(target: Target, params: dict, *, source: str, actor: str, lookup: str | None = None) -> Run:
+    """Run to the end; streamed output is collected into the Run."""
     for item in stream(target, params, source=source, actor=actor, lookup=lookup):
-        if isinstance(item, Outcome):
+        if isinstance(item, Run):
             return item
-    raise AssertionError("stream() always ends with an Outcome")
+    raise AssertionError("stream() always ends with a Run")
 
 
 def _start(target: Target, raw_params: dict, trace: Trace, lookup: str | None):
@@ -174,7 +174,7 @@ def _record(target: Target, result: Result, trace: Trace, duration_ms: float, *,
         source=source,
         actor=actor,
         duration_ms=round(duration_ms, 1),
-        outcome="success" if result.is_ok else "failure",
+        status=result.status,
         message=message,
         http_status=statuses[-1] if statuses else None,
         retry=_retry_text(result.retry),

@@ -20,20 +20,20 @@ def _page_arg() -> int:
 
 @bp.get("/events")
 def index():
-    outcome = request.args.get("outcome", "")
-    page = event_log.search(outcome=outcome, page=_page_arg())
+    status = request.args.get("status", "")
+    page = event_log.search(status=status, page=_page_arg())
     return htmx.page_or_block(
-        "events/index.html", "events", page=page, outcome=outcome, connector=None, connector_id=None,
+        "events/index.html", "events", page=page, status_filter=status, connector=None, connector_id=None,
         endpoint="events.index", base_args={},
     )
 
 
 @bp.get("/connectors/<connector_id>/events")
 def for_connector(connector_id: str):
-    outcome = request.args.get("outcome", "")
-    page = event_log.search(connector_id=connector_id, outcome=outcome, page=_page_arg())
+    status = request.args.get("status", "")
+    page = event_log.search(connector_id=connector_id, status=status, page=_page_arg())
     connector = store.get(connector_id)
     return htmx.page_or_block(
-        "events/index.html", "events", page=page, outcome=outcome, connector=connector, connector_id=connector_id,
+        "events/index.html", "events", page=page, status_filter=status, connector=connector, connector_id=connector_id,
         endpoint="events.for_connector", base_args={"connector_id": connector_id},
     )

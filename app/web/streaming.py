@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from flask import Response, render_template, request, stream_with_context
 
-from app.services.executions import Outcome
+from app.services.executions import Run
 
 
 def wants_stream() -> bool:
@@ -19,12 +19,12 @@ def _event(name: str, data: str) -> str:
     return f"event: {name}\n{lines}\n"
 
 
-def stream_response(items: Iterator[str | Outcome]) -> Response:
+def stream_response(items: Iterator[str | Run]) -> Response:
     """`delta` events carry text as JSON strings; the last, `result`, carries the result panel's HTML."""
 
     def generate():
         for item in items:
-            if isinstance(item, Outcome):
+            if isinstance(item, Run):
                 yield _event("result", render_template("connectors/_result.html", result=item))
             else:
                 yield _event("delta", json.dumps(item))

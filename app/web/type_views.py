@@ -39,14 +39,14 @@ def register(app: Flask) -> None:
         app.register_blueprint(bp, url_prefix=f"/types/{ctype.id}")
 
 
-def lookup_from_form(ctype: ConnectorType, name: str, params: dict | None = None) -> executions.Outcome:
+def lookup_from_form(ctype: ConnectorType, name: str, params: dict | None = None) -> executions.Run:
     """Run the type's lookup `name` with the connector form's values (an event row records it)."""
     return executions.execute(form_target(ctype), params or {}, source="form", actor=principal().actor, lookup=name)
 
 
-def choices(field_id: str, outcome: executions.Outcome, pairs: list[tuple[str, str]], noun: str) -> str:
+def choices(field_id: str, run: executions.Run, pairs: list[tuple[str, str]], noun: str) -> str:
     """A `suggest` widget's answer: the choices, or the run's error in words a person reads."""
-    result = outcome.result
+    result = run.result
     if not result.is_ok:
         message = " ".join(filter(None, [result.message, result.service_message]))
         return render_template("widgets/_choices.html", field_id=field_id, choices=[], message=message, error=True)
