@@ -7,7 +7,7 @@ WORKERS ?= 2
 THREADS ?= 8
 export FLASK_APP := wsgi
 
-.PHONY: run test bench install install-test browser clean
+.PHONY: run test lint bench install install-test browser clean
 
 # The venv is rebuilt when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -35,7 +35,10 @@ browser:
 	  else echo "chromium is missing: apt-get install chromium (browser tests will be skipped)"; fi; \
 	fi
 
-test: install-test browser
+lint: install-test
+	$(BIN)/ruff check .
+
+test: lint browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install-test

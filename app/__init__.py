@@ -52,7 +52,18 @@ def create_app(test_config: dict | None = None) -> Flask:
     outbound.init_app(app)
 
     from app import api
-    from app.web import api_docs, api_keys, auth, connectors, errors, events, health, template_helpers, transfer, type_views
+    from app.web import (
+        api_docs,
+        api_keys,
+        auth,
+        connectors,
+        errors,
+        events,
+        health,
+        template_helpers,
+        transfer,
+        type_views,
+    )
 
     auth.register(app)
     app.register_blueprint(health.bp)

@@ -6,8 +6,8 @@ import secrets
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, false, func, text
 from flask_login import UserMixin
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, false, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import db

@@ -35,22 +35,24 @@ if str(ROOT) not in sys.path:
 # receiver's werkzeug server would otherwise log every request.
 logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-import requests  # noqa: E402
-from cryptography.fernet import Fernet  # noqa: E402
-from flask_migrate import upgrade  # noqa: E402
-from sqlalchemy import event as sa_event  # noqa: E402
-from sqlalchemy import insert  # noqa: E402
+import requests
+from cryptography.fernet import Fernet
+from flask_migrate import upgrade
+from sqlalchemy import event as sa_event
+from sqlalchemy import insert
 
-from app import create_app  # noqa: E402
-from app.services import accounts  # noqa: E402
-from app.db import db  # noqa: E402
-from app.models import Connector, Event  # noqa: E402
-from app.services import connectors as store  # noqa: E402
-from app.services import executions  # noqa: E402
-from app.settings import FileConfig, OutboundSettings  # noqa: E402
-from app.types.bedrock import DEFAULT_MODEL, DEFAULT_URL  # noqa: E402
-from app.types.webhook import BASIC  # noqa: E402
-from tests.fakes.receiver import Receiver  # noqa: E402
+from app import create_app
+from app.db import db
+from app.models import Connector, Event
+from app.services import (
+    accounts,
+    executions,
+)
+from app.services import connectors as store
+from app.settings import FileConfig, OutboundSettings
+from app.types.bedrock import DEFAULT_MODEL, DEFAULT_URL
+from app.types.webhook import BASIC
+from tests.fakes.receiver import Receiver
 
 N = int(os.environ.get("BENCH_N", "200"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "20"))

@@ -7,14 +7,13 @@ import re
 import pytest
 from cryptography.fernet import Fernet
 from flask_migrate import upgrade
+from werkzeug.security import generate_password_hash
 
+from app import create_app
 from app.db import db
 from app.models import User
 from app.services import accounts, preconfigured
-
-from app import create_app
 from app.settings import FileConfig, OutboundSettings
-from werkzeug.security import generate_password_hash
 
 CSRF_RE = re.compile(r'"X-CSRFToken": "([^"]+)"')
 FORM_CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')

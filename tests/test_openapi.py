@@ -251,10 +251,10 @@ def test_connector_and_execute_responses_list_kibanas_fields(doc):
 
 def test_every_example_matches_its_schema(doc):
     checked = 0
-    for path, method, op in _operations(doc):
-        for media, content in op.get("requestBody", {}).get("content", {}).items():
+    for _path, _method, op in _operations(doc):
+        for _media, content in op.get("requestBody", {}).get("content", {}).items():
             schema = content["schema"]["$ref"].removeprefix(REF)
-            for name, example in content.get("examples", {}).items():
+            for _name, example in content.get("examples", {}).items():
                 _validator(doc, schema).validate(example["value"])
                 checked += 1
     assert checked > 0
@@ -353,7 +353,7 @@ def test_the_docs_page_renders_for_a_viewer(viewer, doc):
     page = response.get_data(as_text=True)
     assert 'href="/api/openapi.json"' in page
     assert 'href="/api-docs"' in page and 'aria-current="page">API</a>' in page  # the nav link
-    for path, method, op in _operations(doc):
+    for path, _method, op in _operations(doc):
         if not path.startswith("/s/"):
             assert f"<code>{path.replace('/', '/<wbr>')}</code>" in page, path
             assert f'id="op-{op["operationId"]}"' in page

@@ -8,7 +8,7 @@ from cryptography.fernet import Fernet
 
 from app.db import db
 from app.models import Connector
-from tests.conftest import make_app, Browserish
+from tests.conftest import Browserish, make_app
 from tests.fakes.receiver import Receiver
 from tests.helpers import connectors, create_via_form, events, webhook_fields
 

@@ -159,7 +159,7 @@ def test_two_workers_saving_at_once_leave_one_token(two_workers):
             try:
                 barrier.wait(timeout=10)
                 DatabaseTokenStore("connector-1").save("oauth2", token, "fingerprint")
-            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            except BaseException as exc:
                 failures.append(exc)
 
     threads = [threading.Thread(target=save, args=(two_workers[i % 2],)) for i in range(8)]

@@ -11,8 +11,6 @@ from pydantic import ValidationError
 
 from app.outbound import BoundHttp, OutboundClient, Trace
 from app.settings import OutboundSettings
-from app.types.kit import InvalidSettings, ParamsError, Result
-from app.types.kit.tokens import MemoryTokenStore
 from app.types.bedrock import (
     ENDPOINT_HINT,
     EVENT_STREAM,
@@ -25,6 +23,8 @@ from app.types.bedrock import (
     http_error,
     region_of,
 )
+from app.types.kit import InvalidSettings, ParamsError, Result
+from app.types.kit.tokens import MemoryTokenStore
 from tests.fakes.bedrock import (
     ACCESS_KEY,
     SECRET_KEY,
@@ -372,7 +372,7 @@ def test_invoke_stream_yields_text_before_the_stream_has_ended():
             if not seen_at_first_delta:
                 seen_at_first_delta.append(bedrock.stream_frames_sent)
 
-        deltas, result = drain(execute(bedrock.url, "invokeStream", user_says("one two three")), note)
+        _deltas, result = drain(execute(bedrock.url, "invokeStream", user_says("one two three")), note)
 
     assert result.status == "ok", result
     assert seen_at_first_delta[0] < bedrock.stream_frames_sent

@@ -10,7 +10,7 @@ import socket
 import pytest
 
 from app.settings import OutboundSettings
-from tests.conftest import make_app, Browserish
+from tests.conftest import Browserish, make_app
 from tests.fakes.receiver import Receiver
 from tests.helpers import create_via_form, events, webhook_fields
 

@@ -121,8 +121,11 @@ def _http_error(exc: HTTPException):
 
 
 def register(app: Flask) -> None:
-    from app.api import connectors, saved_objects  # noqa: F401 - routes register on bp
-    from app.api import openapi  # noqa: F401 - GET /api/openapi.json
+    from app.api import (  # noqa: F401 - routes register on bp
+        connectors,
+        openapi,
+        saved_objects,
+    )
 
     csrf.exempt(bp)  # checked in authenticate(), per authentication scheme
     app.register_blueprint(bp)

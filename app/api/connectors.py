@@ -135,7 +135,9 @@ def list_connectors():
 def list_connector_types():
     feature = request.args.get("feature_id")
     if feature is not None and len(feature) > 1000:
-        raise ApiError(400, "[request query.feature_id]: value has length [%d] but it must have a maximum length of [1000]." % len(feature))
+        raise ApiError(
+            400, f"[request query.feature_id]: value has length [{len(feature)}] but it must have a maximum length of [1000]."
+        )
     types = [t for t in all_types() if feature is None or feature in t.supported_feature_ids]
     return jsonify([type_json(t, enabled=store.enabled_refusal(t.id) is None) for t in types])
 

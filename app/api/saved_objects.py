@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Response, jsonify, request
+
 from app.api import ApiError, require_admin, route
 from app.services import transfer
 

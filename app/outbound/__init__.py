@@ -24,10 +24,10 @@ from app.settings import OutboundSettings
 
 __all__ = [
     "BoundHttp",
+    "Exchange",
     "OutboundClient",
     "OutboundError",
     "OutboundResponse",
-    "Exchange",
     "Trace",
     "host_allowed",
 ]
@@ -104,7 +104,6 @@ class OutboundResponse:
     reason: str
     headers: requests.structures.CaseInsensitiveDict
     url: str
-    elapsed_ms: float
     _raw: requests.Response = field(repr=False)
     _cap: int = field(repr=False)
     _exchange: Exchange | None = field(repr=False, default=None)
@@ -226,7 +225,7 @@ class OutboundClient:
         method = method.upper()
         body = data.encode() if isinstance(data, str) else data
         headers = dict(headers or {})
-        started = time.perf_counter()
+        time.perf_counter()
         for hop in range(s.max_redirects + 1):
             host = check_url(url, s.allowed_hosts)
             exchange = trace.begin(method, url, headers, body, auth=auth) if trace else None
@@ -282,7 +281,6 @@ class OutboundClient:
             reason=raw.reason or "",
             headers=raw.headers,
             url=url,
-            elapsed_ms=(time.perf_counter() - started) * 1000,
             _raw=raw,
             _cap=s.max_response_bytes,
             _exchange=exchange,

@@ -13,9 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import current_app
-from pydantic import ValidationError
-
 from app.crypto import SecretsUnreadable
 from app.db import db
 from app.models import Connector, Event

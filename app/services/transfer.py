@@ -43,8 +43,8 @@ class ImportResult:
     """Kibana's `_import` response; `asdict()` / `to_dict()` gives the JSON body."""
 
     success: bool = True
-    successCount: int = 0  # noqa: N815 - Kibana's field names
-    successResults: list[dict[str, Any]] = field(default_factory=list)  # noqa: N815
+    successCount: int = 0
+    successResults: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
 

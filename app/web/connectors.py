@@ -6,11 +6,12 @@ from flask import Blueprint, abort, flash, make_response, redirect, request, url
 
 from app.crypto import SecretsUnreadable
 from app.services import connectors as store
-from app.services import executions
 from app.services import events as event_log
+from app.services import executions
 from app.types import all_types, get_type
 from app.types.kit import ConnectorType
 from app.web import htmx
+from app.web.auth import admin_required, principal
 from app.web.forms import (
     Section,
     errors_by_section,
@@ -19,10 +20,9 @@ from app.web.forms import (
     section_from_data,
     stored_secrets_section,
 )
-from app.web.auth import admin_required, principal
-from app.web.template_helpers import ctype_fields
 from app.web.params import ParamsForm, read_params
 from app.web.streaming import stream_response, wants_stream
+from app.web.template_helpers import ctype_fields
 
 bp = Blueprint("connectors", __name__)
 

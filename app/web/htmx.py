@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 
-from flask import Response, make_response, redirect as _redirect, render_template, request
+from flask import Response, make_response, render_template, request
+from flask import redirect as _redirect
 from jinja2_fragments.flask import render_block
 
 

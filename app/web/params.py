@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 from werkzeug.datastructures import MultiDict
 
-from app.types.kit import ConnectorType
 from app.types.fields import FormField, form_fields
+from app.types.kit import ConnectorType
 from app.web.forms import Section, read_section, section_from_data
 
 

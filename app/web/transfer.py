@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, make_response, render_template, request
+
 from app.extensions import csrf
 from app.services import transfer
 from app.web.auth import admin_required

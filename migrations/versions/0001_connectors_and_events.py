@@ -5,9 +5,8 @@ Revises: (none)
 Create Date: 2026-11-23 18:37:40.324932
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0001'

@@ -7,7 +7,6 @@ import threading
 
 from werkzeug.serving import make_server
 
-
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no request lines from fakes in test output
 
 

@@ -26,7 +26,7 @@ def Field(  # noqa: N802 - reads like pydantic's Field, which it wraps
     default: Any = ...,
     *,
     label: str,
-    help: str | None = None,  # noqa: A002 - the word the forms use
+    help: str | None = None,
     widget: str | None = None,
     placeholder: str | None = None,
     options: str | None = None,
