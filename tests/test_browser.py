@@ -713,3 +713,46 @@ def test_screenshots(page: Page, anon_page: Page, viewer_page: Page, live: LiveS
 
     assert sideways == {}, f"pages that scroll sideways (page: scrollWidth): {sideways}"
     assert endless == [], f"pages with an endless animation while idle: {endless}"
+
+
+# --- 10. Bedrock's Default model: the models the service lists --------------------------------------------
+
+
+def test_bedrock_default_model_offers_the_models_the_service_lists(page: Page, live: LiveServer, bedrock: FakeBedrock):
+    page.goto(live.url + "/connectors/new/.bedrock")
+    page.get_by_label("Name").fill("Bedrock picked model")
+    page.get_by_label("URL").fill(bedrock.url)
+    page.get_by_label("Access key").fill(ACCESS_KEY)
+    page.get_by_label(SECRET_LABEL).fill(SECRET_KEY)
+    default_model = page.get_by_label("Default model")
+    expect(default_model).to_have_value("us.anthropic.claude-sonnet-4-5-20250929-v1:0")  # Kibana's default
+    expect(default_model).to_have_attribute("list", "config-defaultModel-choices")
+    asked_before = len(bedrock.requests)
+
+    page.locator('.field[data-field="config.defaultModel"]').get_by_role("button", name="List choices").click()
+    box = page.locator("#config-defaultModel-choices-box")
+    expect(box.get_by_role("status")).to_have_text(re.compile(r"^\d+ models listed; type to filter\.$"))
+    choices = page.locator("#config-defaultModel-choices option")
+    listed = int(box.get_by_role("status").inner_text().split()[0])
+    assert listed > 1
+    expect(choices).to_have_count(listed)
+    llama = page.locator('#config-defaultModel-choices option[value="meta.llama3-8b-instruct-v1:0"]')
+    expect(llama).to_have_text("Llama 3 8B Instruct — Meta")
+    expect(page.locator('#config-defaultModel-choices option[value="anthropic.claude-v2:1"]')).to_have_count(0)  # LEGACY
+    calls = bedrock.requests[asked_before:]
+    assert [(c.method, c.path, c.signature_ok) for c in calls] == [
+        ("GET", "/foundation-models", True), ("GET", "/inference-profiles", True)
+    ]
+    assert SECRET_KEY not in page.content()
+
+    default_model.clear()
+    default_model.press_sequentially("meta.llama3-8b-instruct-v1:0")
+    default_model.press("Escape")  # close the datalist's suggestions before moving on
+    page.get_by_role("button", name="Create connector").click()
+
+    expect(page).to_have_url(UUID_URL)
+    expect(page.get_by_role("heading", name="Bedrock picked model", level=1)).to_be_visible()
+    connector_id = page.url.rsplit("/", 1)[1]
+    response = page.request.get(f"{live.url}/api/actions/connector/{connector_id}")
+    assert response.ok, response.text()[:500]
+    assert response.json()["config"]["defaultModel"] == "meta.llama3-8b-instruct-v1:0"

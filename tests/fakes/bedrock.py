@@ -1,10 +1,15 @@
-"""A fake Amazon Bedrock runtime on 127.0.0.1 that checks SigV4 signatures like AWS does.
+"""A fake Amazon Bedrock (runtime and control plane) on 127.0.0.1 that checks SigV4 signatures like AWS does.
 
     with FakeBedrock() as bedrock:
         config = {"apiUrl": bedrock.url}
         secrets = {"accessKey": ACCESS_KEY, "secret": SECRET_KEY}
 
-Routes (POST): /model/{id}/invoke, /converse, /invoke-with-response-stream, /converse-stream.
+Runtime routes (POST): /model/{id}/invoke, /converse, /invoke-with-response-stream, /converse-stream.
+Control-plane routes (GET), which AWS serves from `bedrock.<region>` and this fake from the same port:
+/foundation-models (ListFoundationModels: `FOUNDATION_MODELS`, filtered by byOutputModality, byProvider,
+byInferenceType) and /inference-profiles (ListInferenceProfiles: `INFERENCE_PROFILES`, paged by
+maxResults/nextToken, at most `profile_page_size` a page). `control_errors[path] = (status, kind, message)`
+makes a control-plane route fail, e.g. `THROTTLING` or `access_denied("ListInferenceProfiles")`.
 Anything else answers 400 "The requested operation is not recognized by the service.", as AWS does
 for a URL that is not a bedrock-runtime endpoint. Replies echo the last user text (`reply_for`).
 
@@ -17,13 +22,15 @@ Model ids that trigger failures (substring match):
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import json
 import re
 import threading
 import time
 from dataclasses import dataclass, field
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -44,6 +51,87 @@ SIGNATURE_MISMATCH = (
     "Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
 )
 THROTTLED = "Too many tokens, please wait before trying again."
+ACCOUNT = "123456789012"
+THROTTLING = (429, "ThrottlingException", "Too many requests, please wait before trying again.")
+
+
+def access_denied(action: str) -> tuple[int, str, str]:
+    """The 403 an IAM policy without `bedrock:<action>` gets."""
+    return (
+        403,
+        "AccessDeniedException",
+        f"User: arn:aws:iam::{ACCOUNT}:user/switchboard is not authorized to perform: bedrock:{action} "
+        f"because no identity-based policy allows the bedrock:{action} action",
+    )
+
+
+def _model(model_id: str, name: str, provider: str, *, inputs=("TEXT",), outputs=("TEXT",),
+           inference=("ON_DEMAND",), status="ACTIVE", streaming=True, customizations=()) -> dict:
+    """A FoundationModelSummary as ListFoundationModels writes it (`modelArn` is filled in per region)."""
+    return {
+        "modelId": model_id,
+        "modelName": name,
+        "providerName": provider,
+        "inputModalities": list(inputs),
+        "outputModalities": list(outputs),
+        "responseStreamingSupported": streaming,
+        "customizationsSupported": list(customizations),
+        "inferenceTypesSupported": list(inference),
+        "modelLifecycle": {"status": status},
+    }
+
+
+# What a us-east-1 account sees, cut down: on-demand and profile-only text models, a provisioned-only
+# context-window variant, a LEGACY model, and image and embedding models that a TEXT filter drops.
+FOUNDATION_MODELS = [
+    _model("anthropic.claude-3-haiku-20240307-v1:0", "Claude 3 Haiku", "Anthropic", inputs=("TEXT", "IMAGE")),
+    _model("anthropic.claude-3-haiku-20240307-v1:0:200k", "Claude 3 Haiku", "Anthropic", inputs=("TEXT", "IMAGE"),
+           inference=("PROVISIONED",)),
+    _model("anthropic.claude-3-5-sonnet-20241022-v2:0", "Claude 3.5 Sonnet v2", "Anthropic",
+           inputs=("TEXT", "IMAGE"), inference=("INFERENCE_PROFILE",)),
+    _model("anthropic.claude-sonnet-4-5-20250929-v1:0", "Claude Sonnet 4.5", "Anthropic", inputs=("TEXT", "IMAGE"),
+           inference=("INFERENCE_PROFILE",)),
+    _model("anthropic.claude-v2:1", "Claude", "Anthropic", status="LEGACY"),
+    _model("amazon.titan-text-express-v1", "Titan Text G1 - Express", "Amazon",
+           customizations=("FINE_TUNING", "CONTINUED_PRE_TRAINING")),
+    _model("amazon.titan-text-premier-v1:0", "Titan Text G1 - Premier", "Amazon"),
+    _model("amazon.titan-embed-text-v2:0", "Titan Text Embeddings V2", "Amazon", outputs=("EMBEDDING",),
+           streaming=False),
+    _model("amazon.titan-image-generator-v2:0", "Titan Image Generator G1 v2", "Amazon", inputs=("TEXT", "IMAGE"),
+           outputs=("IMAGE",), streaming=False),
+    _model("meta.llama3-8b-instruct-v1:0", "Llama 3 8B Instruct", "Meta"),
+    _model("meta.llama3-3-70b-instruct-v1:0", "Llama 3.3 70B Instruct", "Meta", inference=("INFERENCE_PROFILE",)),
+    _model("cohere.embed-v4:0", "Embed v4", "Cohere", inputs=("TEXT", "IMAGE"), outputs=("EMBEDDING",),
+           streaming=False, inference=("INFERENCE_PROFILE",)),
+]
+US_REGIONS = ("us-east-1", "us-east-2", "us-west-2")
+# (id, name, description, foundation model): SYSTEM_DEFINED cross-region profiles, plus one of the
+# account's own APPLICATION profiles, which is invoked by its ARN.
+INFERENCE_PROFILES = [
+    ("us.anthropic.claude-3-haiku-20240307-v1:0", "US Anthropic Claude 3 Haiku",
+     "Routes requests to Anthropic Claude 3 Haiku in us-east-1, us-east-2 and us-west-2.",
+     "anthropic.claude-3-haiku-20240307-v1:0"),
+    ("us.anthropic.claude-3-5-sonnet-20241022-v2:0", "US Anthropic Claude 3.5 Sonnet v2",
+     "Routes requests to Anthropic Claude 3.5 Sonnet v2 in us-east-1, us-east-2 and us-west-2.",
+     "anthropic.claude-3-5-sonnet-20241022-v2:0"),
+    ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", "US Claude Sonnet 4.5",
+     "Routes requests to Claude Sonnet 4.5 in us-east-1, us-east-2 and us-west-2.",
+     "anthropic.claude-sonnet-4-5-20250929-v1:0"),
+    ("us.meta.llama3-3-70b-instruct-v1:0", "US Meta Llama 3.3 70B Instruct",
+     "Routes requests to Meta Llama 3.3 70B Instruct in us-east-1, us-east-2 and us-west-2.",
+     "meta.llama3-3-70b-instruct-v1:0"),
+    ("us.cohere.embed-v4:0", "US Cohere Embed v4",
+     "Routes requests to Cohere Embed v4 in us-east-1, us-east-2 and us-west-2.", "cohere.embed-v4:0"),
+    ("k3v9xq2m7p1z", "support-bot-haiku", "Claude 3 Haiku for the support team's bot, tagged for cost.",
+     "anthropic.claude-3-haiku-20240307-v1:0"),
+]
+APPLICATION_PROFILE_ID = "k3v9xq2m7p1z"
+_MODALITIES = ("TEXT", "IMAGE", "EMBEDDING")
+_INFERENCE_TYPES = ("ON_DEMAND", "PROVISIONED")
+
+
+def application_profile_arn(region: str) -> str:
+    return f"arn:aws:bedrock:{region}:{ACCOUNT}:application-inference-profile/{APPLICATION_PROFILE_ID}"
 
 _AUTH = re.compile(
     r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, "
@@ -77,6 +165,9 @@ class RecordedRequest:
     model: str | None = None  # decoded model id from the path
     region: str | None = None  # from the signature's credential scope
     access_key: str | None = None
+    service: str | None = None  # the signing name in the credential scope
+    raw_query: str = ""  # as sent on the wire, e.g. nextToken=eyJ...%3D%3D
+    query: dict[str, list[str]] = field(default_factory=dict)  # decoded
 
     @property
     def json(self):
@@ -92,6 +183,8 @@ class FakeBedrock:
     region: str | None = None  # when set, signatures scoped to another region are refused
     requests: list[RecordedRequest] = field(default_factory=list)
     stream_frames_sent: int = 0
+    profile_page_size: int = 1000  # ListInferenceProfiles' page, whatever maxResults asks for
+    control_errors: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # path -> (status, kind, message)
 
     def __post_init__(self) -> None:
         self._server = FakeServer(self._wsgi)
@@ -125,18 +218,22 @@ class FakeBedrock:
 
     def _handle(self, request: Request) -> Response:
         raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.path
-        raw_path = raw.partition("?")[0]
+        raw_path, _, raw_query = raw.partition("?")
         recorded = RecordedRequest(
             method=request.method,
             path=request.path,
             raw_path=raw_path,
             headers=dict(request.headers.items()),
             body=request.get_data(),
+            raw_query=raw_query,
+            query=parse_qs(raw_query, keep_blank_values=True),
         )
         self.requests.append(recorded)
         refusal = self._check_signature(request, raw, recorded)
         if refusal is not None:
             return refusal
+        if request.method == "GET" and raw_path in ("/foundation-models", "/inference-profiles"):
+            return self._control_plane(raw_path, recorded)
         route = _ROUTE.match(raw_path)
         if request.method != "POST" or route is None:
             return _error(400, "UnknownOperationException", NOT_RECOGNIZED)
@@ -178,7 +275,7 @@ class FakeBedrock:
         if match is None:
             return _error(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
         ak, _date, region, service, signed, signature = match.groups()
-        recorded.access_key, recorded.region = ak, region
+        recorded.access_key, recorded.region, recorded.service = ak, region, service
         if ak not in self.credentials:
             return _error(403, "UnrecognizedClientException", "The security token included in the request is invalid.")
         if service != "bedrock":
@@ -206,6 +303,82 @@ class FakeBedrock:
             return _error(403, "InvalidSignatureException", SIGNATURE_MISMATCH)
         recorded.signature_ok = True
         return None
+
+
+    # --- control plane ------------------------------------------------------------------------------
+
+    def _control_plane(self, path: str, recorded: RecordedRequest) -> Response:
+        if path in self.control_errors:
+            return _error(*self.control_errors[path])
+        query = {k: v[-1] for k, v in recorded.query.items()}
+        region = recorded.region or "us-east-1"
+        if path == "/foundation-models":
+            return _list_foundation_models(query, region)
+        return self._list_inference_profiles(query, region)
+
+    def _list_inference_profiles(self, query: dict[str, str], region: str) -> Response:
+        try:
+            asked = int(query.get("maxResults", "1000"))
+        except ValueError:
+            asked = 0
+        if not 1 <= asked <= 1000:
+            return _validation("maxResults", query.get("maxResults"), "Member must have value between 1 and 1000")
+        start = 0
+        if "nextToken" in query:
+            try:
+                start = json.loads(base64.b64decode(query["nextToken"], validate=True))["offset"]
+            except (binascii.Error, ValueError, KeyError, TypeError):
+                return _error(400, "ValidationException", "The provided pagination token is invalid.")
+        profiles = [_profile(p, region) for p in INFERENCE_PROFILES]
+        wanted = query.get("type")
+        if wanted:
+            profiles = [p for p in profiles if p["type"] == wanted]
+        end = start + min(asked, self.profile_page_size)
+        body: dict = {"inferenceProfileSummaries": profiles[start:end]}
+        if end < len(profiles):
+            # Standard base64 with padding: a token with '+' and '=' in it tests the query's encoding.
+            body["nextToken"] = base64.b64encode(json.dumps({"offset": end, "pad": "?>"}).encode()).decode()
+        return _json(200, body)
+
+
+def _validation(name: str, value, constraint: str) -> Response:
+    message = f"1 validation error detected: Value '{value}' at '{name}' failed to satisfy constraint: {constraint}"
+    return _error(400, "ValidationException", message)
+
+
+def _list_foundation_models(query: dict[str, str], region: str) -> Response:
+    models = [{**m, "modelArn": f"arn:aws:bedrock:{region}::foundation-model/{m['modelId']}"} for m in FOUNDATION_MODELS]
+    for name, allowed, key in (
+        ("byOutputModality", _MODALITIES, "outputModalities"),
+        ("byInferenceType", _INFERENCE_TYPES, "inferenceTypesSupported"),
+    ):
+        if name in query:
+            if query[name] not in allowed:
+                return _validation(name, query[name], f"Member must satisfy enum value set: [{', '.join(allowed)}]")
+            models = [m for m in models if query[name] in m[key]]
+    if "byProvider" in query:
+        models = [m for m in models if m["providerName"].lower() == query["byProvider"].lower()]
+    return _json(200, {"modelSummaries": models})
+
+
+def _profile(entry: tuple[str, str, str, str], region: str) -> dict:
+    profile_id, name, description, model_id = entry
+    application = profile_id == APPLICATION_PROFILE_ID
+    regions = (region,) if application else US_REGIONS
+    arn = application_profile_arn(region) if application else (
+        f"arn:aws:bedrock:{region}:{ACCOUNT}:inference-profile/{profile_id}"
+    )
+    return {
+        "inferenceProfileName": name,
+        "description": description,
+        "createdAt": "2024-08-27T00:00:00+00:00",
+        "updatedAt": "2025-09-29T00:00:00+00:00",
+        "inferenceProfileArn": arn,
+        "models": [{"modelArn": f"arn:aws:bedrock:{r}::foundation-model/{model_id}"} for r in regions],
+        "inferenceProfileId": profile_id,
+        "status": "ACTIVE",
+        "type": "APPLICATION" if application else "SYSTEM_DEFINED",
+    }
 
 
 def _json(status: int, body: dict, headers: dict[str, str] | None = None) -> Response:

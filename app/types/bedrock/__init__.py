@@ -2,13 +2,16 @@
 
 Each request is signed with AWS SigV4 (signing name `bedrock`) by botocore and sent through the
 outbound client. Streamed answers arrive as AWS event-stream frames, decoded as the bytes come in;
-the streaming sub-actions are generators that yield the text as it is written.
+the streaming sub-actions are generators that yield the text as it is written. The `models` lookup
+fills the form's Default model choices from the control plane (ListFoundationModels and
+ListInferenceProfiles on `bedrock.<region>`, signed the same way).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Generator
+from typing import Any
 
 from botocore.eventstream import EventStreamBuffer, ParserError
 
@@ -46,8 +49,9 @@ from app.types.bedrock.wire import (
     raw_anthropic_body,
     region_of,
     sign,
+    sign_get,
 )
-from app.types.kit import GENERIC_ERROR, ConnectorType, Context, Failed, Result, Schema, sub_action
+from app.types.kit import GENERIC_ERROR, ConnectorType, Context, Failed, Result, Schema, lookup, sub_action
 from app.types.kit.http import call_api, invalid_response, json_object, unexpected_error
 
 __all__ = [
@@ -56,13 +60,14 @@ __all__ = [
     "ENDPOINT_HINT",
     "EVENT_STREAM",
     "GENERIC_ERROR",
-    "NO_MODEL",
     "NOT_RECOGNIZED",
+    "NO_MODEL",
     "Bedrock",
     "BedrockConfig",
     "BedrockSecrets",
     "error_text",
     "http_error",
+    "model_choices",
     "region_of",
 ]
 
@@ -75,6 +80,11 @@ Ctx = Context[BedrockConfig, BedrockSecrets, RunParams]
 ChatCtx = Context[BedrockConfig, BedrockSecrets, InvokeAIParams]
 RawCtx = Context[BedrockConfig, BedrockSecrets, InvokeAIRawParams]
 ConverseCtx = Context[BedrockConfig, BedrockSecrets, ConverseParams]
+LookupCtx = Context[BedrockConfig, BedrockSecrets, Schema]
+
+# ListInferenceProfiles pages: 1000 is the service's largest page; the page cap bounds a token loop.
+PROFILE_PAGE_SIZE = 1000
+MAX_PROFILE_PAGES = 10
 
 
 class Bedrock(ConnectorType):
@@ -141,7 +151,25 @@ class Bedrock(ConnectorType):
         body = converse_body(ctx.params, ctx.config, model)
         return (yield from self._stream(ctx, model, "converse-stream", body, converse=True))
 
+    @lookup("models", description="The text models and inference profiles the account can invoke.")
+    def list_models(self, ctx: LookupCtx) -> Result:
+        summaries = _list_of(self._get(ctx, "/foundation-models", {"byOutputModality": "TEXT"}), "modelSummaries")
+        profiles: list = []
+        token: Any = None
+        for _ in range(MAX_PROFILE_PAGES):
+            query = {"maxResults": str(PROFILE_PAGE_SIZE), **({"nextToken": token} if token else {})}
+            page = self._get(ctx, "/inference-profiles", query)
+            profiles += _list_of(page, "inferenceProfileSummaries")
+            token = page.get("nextToken")
+            if not isinstance(token, str) or not token:
+                break
+        return Result.ok(model_choices(summaries, profiles))
+
     # ------------------------------------------------------------- the calls
+
+    def _get(self, ctx: Context, path: str, query: dict[str, str]) -> dict:
+        url, headers = sign_get(ctx.config, ctx.secrets, path, query)
+        return json_object(call_api(ctx.http, "GET", url, headers=headers, error_text=error_text))
 
     def _post(self, ctx: Context, model: str, operation: str, body: bytes, timeout_ms: int | None,
               *, stream: bool = False) -> OutboundResponse:
@@ -210,3 +238,61 @@ def _model(ctx: Context[BedrockConfig, BedrockSecrets, Schema]) -> str:
     if not model:
         raise Failed(Result.error(NO_MODEL))
     return model
+
+
+def _list_of(data: dict, key: str) -> list:
+    found = data.get(key, [])
+    if not isinstance(found, list):
+        raise Failed(invalid_response(f"[{key}]: expected value of type [array]"))
+    return found
+
+
+def model_choices(summaries: list, profiles: list) -> list[dict[str, str]]:
+    """What the Default model field offers: `{id, name, provider}`, by provider then name.
+
+    A foundation model is offered by its id when it answers on demand; one that answers only through an
+    inference profile (newer Claude, Llama) or only with provisioned throughput is not, since invoking
+    its bare id fails. Inference profiles are offered when a model they route to writes text. LEGACY
+    models, and profiles that route only to them, are left out: they still run, but are being retired.
+    """
+    text_models: dict[str, tuple[dict, bool]] = {}
+    choices: list[dict[str, str]] = []
+    for s in summaries:
+        if not isinstance(s, dict) or not isinstance(s.get("modelId"), str):
+            continue
+        # The query asks for text models; a gateway that ignores the filter is filtered here, and one
+        # that leaves fields out is taken at its word that the model writes text on demand.
+        if "TEXT" not in _strings(s.get("outputModalities", ["TEXT"])):
+            continue
+        lifecycle = s.get("modelLifecycle")
+        active = not (isinstance(lifecycle, dict) and lifecycle.get("status") == "LEGACY")
+        text_models[s["modelId"]] = (s, active)
+        if active and "ON_DEMAND" in _strings(s.get("inferenceTypesSupported", ["ON_DEMAND"])):
+            choices.append(_choice(s["modelId"], s.get("modelName"), s.get("providerName")))
+    for p in profiles:
+        if not isinstance(p, dict) or p.get("status", "ACTIVE") != "ACTIVE":
+            continue
+        # Application profiles are invoked by ARN; system-defined ones by their id (`us.anthropic…`).
+        key = "inferenceProfileArn" if p.get("type") == "APPLICATION" else "inferenceProfileId"
+        if not isinstance(p.get(key), str):
+            continue
+        models = p.get("models")
+        arns = [m.get("modelArn") for m in models if isinstance(m, dict)] if isinstance(models, list) else []
+        routed = [text_models.get(a.rsplit("/", 1)[-1]) for a in arns if isinstance(a, str)]
+        live = [found[0] for found in routed if found and found[1]]
+        if live:
+            choices.append(_choice(p[key], p.get("inferenceProfileName"), live[0].get("providerName")))
+    unique = {c["id"]: c for c in choices}
+    return sorted(unique.values(), key=lambda c: (c["provider"].lower(), c["name"].lower(), c["id"]))
+
+
+def _strings(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _choice(model_id: str, name: Any, provider: Any) -> dict[str, str]:
+    return {
+        "id": model_id,
+        "name": name if isinstance(name, str) and name else model_id,
+        "provider": provider if isinstance(provider, str) else "",
+    }

@@ -63,7 +63,10 @@ class BedrockConfig(Schema):
     defaultModel: str | None = Field(
         DEFAULT_MODEL,
         label="Default model",
-        help="Model id, inference profile id or ARN; used when a request names no model.",
+        help="Model id, inference profile id or ARN; used when a request names no model. "
+        "List choices shows the models and inference profiles these keys can invoke.",
+        widget="suggest",
+        options="bedrock.models",
     )
     contextWindowLength: int | None = Field(
         None, label="Context window length", help="In tokens; informational, for AI features.", gt=0

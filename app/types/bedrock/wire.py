@@ -1,8 +1,8 @@
-"""Amazon Bedrock: region, model path, SigV4 signing, and the request bodies each sub-action sends."""
+"""Amazon Bedrock: region, model path, hosts, SigV4 signing, and the request bodies each sub-action sends."""
 
 from __future__ import annotations
 
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -49,17 +49,53 @@ def _host(url: str) -> str:
     return host if parts.port in (None, default) else f"{host}:{parts.port}"
 
 
+_RUNTIME_LABELS = {"bedrock-runtime": "bedrock", "bedrock-runtime-fips": "bedrock-fips"}
+_AWS_DOMAINS = (".amazonaws.com", ".amazonaws.com.cn")
+
+
+def control_url(api_url: str) -> str:
+    """The control plane's base URL (ListFoundationModels…) for a runtime URL.
+
+    AWS serves the two APIs from different hosts: `bedrock-runtime.<region>` answers invocations only,
+    `bedrock.<region>` the listings. Any other host (a gateway, a proxy, a fake) is taken to serve both,
+    so its scheme, host, port and path prefix are kept.
+    """
+    parts = urlsplit(api_url)
+    host = (parts.hostname or "").lower()
+    label, _, rest = host.partition(".")
+    if label in _RUNTIME_LABELS and rest.endswith(_AWS_DOMAINS):
+        netloc = f"{_RUNTIME_LABELS[label]}.{rest}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc)).rstrip("/")
+    return api_url.rstrip("/")
+
+
+def query_string(params: dict[str, str]) -> str:
+    """SigV4's encoding (RFC 3986, `%20` not `+`): botocore signs the query exactly as it is sent."""
+    return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in sorted(params.items()))
+
+
 def sign(config: BedrockConfig, secrets: BedrockSecrets, path: str, body: bytes, *, stream: bool) -> tuple[str, dict]:
-    """The URL and SigV4-signed headers (Host included) for a POST of `body` to `path`."""
+    """The URL and SigV4-signed headers (Host included) for a POST of `body` to `path` on the runtime."""
     url = config.apiUrl.rstrip("/") + path
     if stream:
         headers = {"Accept": EVENT_STREAM, "Content-Type": "application/json", "X-Amzn-Bedrock-Accept": "*/*"}
     else:
         headers = {"Content-Type": "application/json", "Accept": "*/*"}
-    headers["Host"] = _host(url)
-    request = AWSRequest(method="POST", url=url, data=body, headers=headers)
+    return url, _signed(config, secrets, "POST", url, body, headers)
+
+
+def sign_get(config: BedrockConfig, secrets: BedrockSecrets, path: str, query: dict[str, str]) -> tuple[str, dict]:
+    """The URL and SigV4-signed headers for a GET of `path?query` on the control plane (`control_url`)."""
+    url = control_url(config.apiUrl) + path + (f"?{query_string(query)}" if query else "")
+    return url, _signed(config, secrets, "GET", url, b"", {"Accept": "application/json"})
+
+
+def _signed(config: BedrockConfig, secrets: BedrockSecrets, method: str, url: str, body: bytes, headers: dict) -> dict:
+    # Both planes sign as `bedrock` (not `bedrock-runtime`), scoped to the connector's region.
+    headers = {**headers, "Host": _host(url)}
+    request = AWSRequest(method=method, url=url, data=body, headers=headers)
     SigV4Auth(Credentials(secrets.accessKey, secrets.secret), "bedrock", region_of(config)).add_auth(request)
-    return url, dict(request.headers.items())
+    return dict(request.headers.items())
 
 
 def drop_none(values: dict) -> dict:
