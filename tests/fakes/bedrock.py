@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import itertools
 import json
 import re
 import threading
@@ -415,7 +416,7 @@ def _check_anthropic(body: dict) -> str | None:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return "Malformed input request: #/messages: expected minimum item count: 1, please reformat your input and try again."
-    for before, after in zip(messages, messages[1:], strict=False):
+    for before, after in itertools.pairwise(messages):
         if before.get("role") == after.get("role"):
             role = after.get("role")
             return f'messages: roles must alternate between "user" and "assistant", but found multiple "{role}" roles in a row'
