@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from app.types.bedrock import Bedrock
+from app.types.d3security import D3Security
 from app.types.kit import ConnectorType
 from app.types.server_log import ServerLog
+from app.types.torq import Torq
 from app.types.webhook import Webhook
 
-REGISTRY: dict[str, ConnectorType] = {t.id: t for t in (Bedrock(), ServerLog(), Webhook())}
+REGISTRY: dict[str, ConnectorType] = {t.id: t for t in (Bedrock(), D3Security(), ServerLog(), Torq(), Webhook())}
 
 
 def get_type(type_id: str) -> ConnectorType | None:
