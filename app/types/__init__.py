@@ -9,7 +9,15 @@ from app.types.server_log import ServerLog
 from app.types.torq import Torq
 from app.types.webhook import Webhook
 
-REGISTRY: dict[str, ConnectorType] = {t.id: t for t in (Bedrock(), D3Security(), ServerLog(), Torq(), Webhook())}
+# One line per type, so two people adding types touch different lines.
+TYPES: tuple[ConnectorType, ...] = (
+    Bedrock(),
+    D3Security(),
+    ServerLog(),
+    Torq(),
+    Webhook(),
+)
+REGISTRY: dict[str, ConnectorType] = {t.id: t for t in TYPES}
 
 
 def get_type(type_id: str) -> ConnectorType | None:

@@ -5,6 +5,7 @@
 See the README's "Adding a connector type" for a walk-through.
 """
 
+from app.outbound import OutboundError, OutboundResponse
 from app.types.kit import http
 from app.types.kit.context import Context
 from app.types.kit.declaration import (
@@ -29,6 +30,8 @@ __all__ = [
     "Failed",
     "Field",
     "InvalidSettings",
+    "OutboundError",
+    "OutboundResponse",
     "ParamsError",
     "Result",
     "Schema",
