@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 
 import pytest
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from cryptography.fernet import Fernet
 from flask_migrate import upgrade
 from werkzeug.security import generate_password_hash
@@ -23,20 +27,38 @@ ROLES = {"admin": "admin", "viewer": "viewer"}
 _HASHES = {name: generate_password_hash(password) for name, password in PASSWORDS.items()}
 
 
+DATABASE = "switchboard.db"
+# Test modules whose `app` must be migrated from nothing: they check what the migrations build.
+MIGRATED_FROM_NOTHING = {"test_migrations.py"}
+_template: Path | None = None  # the session's migrated database, set by `template_database`
+
+
 def make_app(tmp_path, outbound: OutboundSettings | None = None, file_config: FileConfig | None = None, **overrides):
     """An app on `tmp_path`, set up as `flask init` does, with an "admin" and a "viewer" account."""
+    return _new_app(tmp_path, outbound, file_config, overrides, template=_template)
+
+
+def _new_app(tmp_path, outbound, file_config, overrides, *, template: Path | None):
+    """make_app's work; a new default database starts as a copy of `template` (at head, with both accounts)."""
+    default_url = f"sqlite:///{tmp_path / DATABASE}"
+    copied = (template is not None and overrides.get("SQLALCHEMY_DATABASE_URI", default_url) == default_url
+              and not any(tmp_path.glob(DATABASE + "*")))
+    if copied:
+        tmp_path.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(template, tmp_path / DATABASE)
     app = create_app(
         {
             "TESTING": True,
             "INSTANCE_PATH": str(tmp_path),
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'switchboard.db'}",
+            "SQLALCHEMY_DATABASE_URI": default_url,
             "SWITCHBOARD_ENCRYPTION_KEYS": overrides.pop("keys", None) or [Fernet.generate_key().decode()],
             "SWITCHBOARD": file_config or FileConfig(outbound=outbound or OutboundSettings()),
             **overrides,
         }
     )
     with app.app_context():
-        upgrade(directory=app.extensions["migrate"].directory)
+        if not copied:  # the template was checked to be at head when it was made
+            upgrade(directory=app.extensions["migrate"].directory)
         preconfigured.sync()
         for name, role in ROLES.items():
             if accounts.get_user(name) is None:
@@ -45,9 +67,30 @@ def make_app(tmp_path, outbound: OutboundSettings | None = None, file_config: Fi
     return app
 
 
+@pytest.fixture(scope="session", autouse=True)
+def template_database(tmp_path_factory):
+    """Migrate once per session: make_app copies this database instead of migrating each test's own."""
+    global _template
+    folder = tmp_path_factory.mktemp("template")
+    app = _new_app(folder, None, None, {}, template=None)
+    with app.app_context():
+        migrate = app.extensions["migrate"]
+        heads = ScriptDirectory.from_config(migrate.migrate.get_config(migrate.directory)).get_heads()
+        with db.engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_heads()
+        db.engine.dispose()  # the last connection closes: SQLite checkpoints the WAL and removes -wal and -shm
+    assert set(current) == set(heads), f"template database at {current}, migrations' head is {heads}"
+    leftovers = sorted(p.name for p in folder.glob(DATABASE + "-*"))
+    assert not leftovers, f"template database not cleanly closed: {leftovers}"
+    _template = folder / DATABASE
+    yield _template
+    _template = None
+
+
 @pytest.fixture
-def app(tmp_path):
-    app = make_app(tmp_path)
+def app(request, tmp_path):
+    template = None if request.path.name in MIGRATED_FROM_NOTHING else _template
+    app = _new_app(tmp_path, None, None, {}, template=template)
     yield app
     with app.app_context():
         from app.db import db
