@@ -46,6 +46,17 @@ def test_url_fields_are_checked_against_the_allowed_hosts(ctype: ConnectorType):
 
 
 @pytest.mark.parametrize("ctype", TYPES, ids=ids)
+def test_an_unparseable_url_is_refused_in_the_types_own_words(ctype: ConnectorType):
+    keys = url_fields(ctype.config)
+    if not keys:
+        pytest.skip(f"{ctype.id} has no URL in its config")
+    config, secrets = local_example(ctype, "http://127.0.0.1:9/")
+    with pytest.raises(InvalidSettings) as refused:
+        ctype.validate_connector({**config, keys[0]: "not a url"}, secrets)
+    assert refused.value.errors[f"config.{keys[0]}"].startswith(f"{ctype.config_error_prefix}: unable to parse url")
+
+
+@pytest.mark.parametrize("ctype", TYPES, ids=ids)
 def test_test_params_are_valid(ctype: ConnectorType):
     name, params = ctype.parse_params(ctype.test_params, "c-1", "check")
     assert (name is None) == (not ctype.sub_actions)

@@ -10,7 +10,7 @@ import contextlib
 import json
 from typing import Any
 
-from app.types.kit import ConnectorType, Context, Failed, Field, Result, Schema, Url, http, sub_action
+from app.types.kit import GENERIC_ERROR, ConnectorType, Context, Failed, Field, Result, Schema, Url, http, sub_action
 from app.types.kit.http import call_api, invalid_response, json_object
 
 _ABSENT = object()
@@ -43,15 +43,11 @@ class D3SecurityRunParams(Schema):
     eventType: str = Field("", label="Event Type", help="Optional.")
 
 
-def _not_json(constant: str) -> Any:
-    raise ValueError(f"{constant} is not valid JSON")  # JSON.parse's reading; Python's parser takes NaN
-
-
 def event_body(params: D3SecurityRunParams) -> dict[str, Any]:
     """Kibana's addSeverityAndEventTypeInBody: the body inside one Elasticsearch hit."""
     raw: Any = params.body or ""
     with contextlib.suppress(ValueError):  # not JSON: D3 gets the text itself
-        raw = json.loads(raw, parse_constant=_not_json)
+        raw = http.strict_json(raw)
     source = {"rawData": raw, "event.type": params.eventType, "kibana.alert.severity": params.severity}
     return {"hits": {"hits": {"_source": source}}}
 
@@ -61,6 +57,11 @@ def error_text(response: http.OutboundResponse) -> str:
     if response.status_code == 401:
         return "Unauthorized API Error"
     return f"API Error: {response.status_code} - {response.reason}"
+
+
+def unanswered(exc: http.OutboundError) -> Result:
+    """D3's getResponseErrorMessage when no status came back; the trace keeps the outbound error."""
+    return Result.error(GENERIC_ERROR, "Status code: undefined. Message: Unknown API Error", retry=http.is_retryable(exc))
 
 
 def js_type(value: Any) -> str:
@@ -95,7 +96,7 @@ class D3Security(ConnectorType):
     @sub_action("test", D3SecurityRunParams, "The same as run; what the test pane sends.", example=_EXAMPLE_TEST)
     def run_api(self, ctx: Context[D3SecurityConfig, D3SecuritySecrets, D3SecurityRunParams]) -> Result:
         response = call_api(ctx.http, "POST", ctx.config.url, body=event_body(ctx.params),
-                            headers={"d3key": ctx.secrets.token}, error_text=error_text)
+                            headers={"d3key": ctx.secrets.token}, error_text=error_text, unanswered=unanswered)
         data = json_object(response)
         refid = data.get("refid", _ABSENT)
         if not isinstance(refid, str):

@@ -5,10 +5,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from typing import Any
 from urllib.parse import urlsplit
 
-from app.types.kit import ConnectorType, Context, Field, Result, Schema, Url, http
+from app.types.kit import ConnectorType, Context, Failed, Field, Result, Schema, Url, http
 
 DOING = "triggering Torq workflow"
 # Kibana's isValidTorqHostName: the US and EU hooks hosts, nothing under or around them.
@@ -59,10 +58,6 @@ def is_torq_host(host: str) -> bool:
         return False
 
 
-def _not_json(constant: str) -> Any:
-    raise ValueError(f"{constant} is not valid JSON")  # JSON.parse's reading; Python's parser takes NaN
-
-
 class Torq(ConnectorType):
     id = ".torq"
     name = "Torq"
@@ -87,18 +82,13 @@ class Torq(ConnectorType):
     def execute(self, ctx: Context[TorqConfig, TorqSecrets, TorqParams]) -> Result:
         try:
             # Kibana sends JSON null for an empty body.
-            payload = json.loads(ctx.params.body or "null", parse_constant=_not_json)
+            payload = http.strict_json(ctx.params.body or "null")
         except ValueError as exc:
             return Result.error(f"error {DOING}, invalid body", str(exc))
         headers = {"X-Torq-Token": ctx.secrets.token, "Content-Type": "application/json"}
-        # Not http.send: its Failed carries no status, and three statuses have Kibana's own words.
         try:
-            response = ctx.http.request("POST", ctx.config.webhookIntegrationUrl, headers=headers,
-                                        data=json.dumps(payload))
-        except http.OutboundError as exc:
-            return http.request_failed(exc, DOING)
-        if not response.ok:
-            result = http.response_failed(response, DOING)
-            result.message = STATUS_MESSAGES.get(response.status_code, result.message)
-            return result
+            http.send(ctx.http, "POST", ctx.config.webhookIntegrationUrl, doing=DOING, messages=STATUS_MESSAGES,
+                      headers=headers, data=json.dumps(payload))
+        except Failed as failed:
+            return failed.result
         return Result.ok(ctx.params.body)

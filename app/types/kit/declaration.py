@@ -19,7 +19,15 @@ from pydantic import ValidationError
 from app.outbound import BoundHttp, OutboundError, check_url
 from app.types.kit.context import Context
 from app.types.kit.result import Failed, Result
-from app.types.kit.schema import EmptySchema, Field, Schema, describe_errors, field_errors, url_fields
+from app.types.kit.schema import (
+    URL_PARSE_ERROR,
+    EmptySchema,
+    Field,
+    Schema,
+    describe_errors,
+    field_errors,
+    url_fields,
+)
 
 ExecuteReturn = Result | Generator[str, None, Result]
 
@@ -144,6 +152,10 @@ class ConnectorType:
                 models[section] = model.model_validate(values)
             except ValidationError as exc:
                 errors.update(field_errors(section, exc))
+                for key in url_fields(model):  # Kibana words a bad URL with the type's own prefix, too
+                    message = errors.get(f"{section}.{key}", "")
+                    if message.startswith(URL_PARSE_ERROR):
+                        errors[f"{section}.{key}"] = f"{self.config_error_prefix}: {message}"
         if allowed_hosts is not None:
             checked = [(s, m) for s, m in models.items() if s == "config" or secrets is not None]
             for section, model in checked:

@@ -9,6 +9,7 @@ Two error styles exist in Kibana and both are kept, since their texts are the sp
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -27,6 +28,15 @@ def is_retryable(exc: OutboundError) -> bool:
 
 def retryable_status(status: int) -> bool:
     return status == 429 or status >= 500
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not valid JSON")
+
+
+def strict_json(text: str | bytes) -> Any:
+    """Parse JSON as JavaScript's JSON.parse does (Kibana's reading): NaN and Infinity are refused."""
+    return json.loads(text, parse_constant=_not_json)
 
 
 def json_or_none(response: OutboundResponse) -> Any:
@@ -71,8 +81,11 @@ def request_failed(exc: OutboundError, doing: str) -> Result:
     return Result.error(f"error {doing}, request failed", f"[{exc.code}] {exc.message}", retry=is_retryable(exc))
 
 
-def response_failed(response: OutboundResponse, doing: str) -> Result:
-    """A non-2xx answer: 429 retries at Retry-After (or later), 5xx later, anything else is final."""
+def response_failed(response: OutboundResponse, doing: str, messages: dict[int, str] | None = None) -> Result:
+    """A non-2xx answer: 429 retries at Retry-After (or later), 5xx later, anything else is final.
+
+    `messages` gives a type's own words for some statuses (Torq's 401 "unauthorised").
+    """
     detail = f"[{response.status_code}] {response.reason}"
     explanation = service_text(response)
     if explanation:
@@ -82,19 +95,22 @@ def response_failed(response: OutboundResponse, doing: str) -> Result:
         if when:
             return Result.error(f"error {doing}, retry at {when}", detail, retry=when)
         return Result.error(f"error {doing}, retry later", detail, retry=True)
+    own = (messages or {}).get(response.status_code)
     if response.status_code >= 500:
-        return Result.error(f"error {doing}, retry later", detail, retry=True)
-    return Result.error(f"error {doing}, invalid response", detail, retry=False)
+        return Result.error(own or f"error {doing}, retry later", detail, retry=True)
+    return Result.error(own or f"error {doing}, invalid response", detail, retry=False)
 
 
-def send(http: BoundHttp, method: str, url: str, *, doing: str, **kwargs: Any) -> OutboundResponse:
+def send(
+    http: BoundHttp, method: str, url: str, *, doing: str, messages: dict[int, str] | None = None, **kwargs: Any
+) -> OutboundResponse:
     """One request; a 2xx response comes back, anything else raises Failed with the classic texts."""
     try:
         response = http.request(method, url, **kwargs)
     except OutboundError as exc:
         raise Failed(request_failed(exc, doing)) from None
     if not response.ok:
-        raise Failed(response_failed(response, doing))
+        raise Failed(response_failed(response, doing, messages))
     return response
 
 
@@ -142,11 +158,13 @@ def api_error_text(response: OutboundResponse) -> str:
 
 def call_api(
     http: BoundHttp, method: str, url: str, *, body: Any = None, headers: dict[str, str] | None = None,
-    error_text=api_error_text, **kwargs: Any,
+    error_text: Callable[[OutboundResponse], str] = api_error_text,
+    unanswered: Callable[[OutboundError], Result] = unexpected_error, **kwargs: Any,
 ) -> OutboundResponse:
     """A sub-action's JSON call: a 2xx response, else Failed with `Status code: N. Message: …`.
 
-    `error_text(response)` is the type's own reading of an error body (Kibana's getResponseErrorMessage).
+    `error_text(response)` is the type's own reading of an error body (Kibana's getResponseErrorMessage);
+    `unanswered(exc)` its result when no answer came at all (refused, timed out, host not allowed).
     """
     if body is not None:
         kwargs["data"] = json.dumps(body)
@@ -158,5 +176,5 @@ def call_api(
                 response.content  # noqa: B018 - a streamed error still has a body to read
             raise Failed(status_failed(response.status_code, error_text(response)))
     except OutboundError as exc:
-        raise Failed(unexpected_error(exc)) from None
+        raise Failed(unanswered(exc)) from None
     return response

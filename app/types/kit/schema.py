@@ -55,6 +55,7 @@ class _UrlField:
 
 
 URL_FIELD = _UrlField()
+URL_PARSE_ERROR = "unable to parse url"  # how the outbound layer's check_url begins its refusal
 
 
 def _parse_url(value: str) -> str:
