@@ -35,3 +35,16 @@ def events(app) -> list[Event]:
         rows = list(db.session.scalars(db.select(Event).order_by(Event.id)))
         db.session.expunge_all()
         return rows
+
+
+def assert_secret_kept_out(app, web, secret: str, connector_id: str, *pages: str, log: str = "") -> None:
+    """`secret` appears in none of `pages`, the pages that show the connector and its runs, the app's log
+    text (`caplog.text`) or the stored event rows."""
+    shown = "".join(pages) + "".join(
+        web.get(path).get_data(as_text=True)
+        for path in ("/events", f"/connectors/{connector_id}", f"/connectors/{connector_id}/edit", "/connectors")
+    )
+    assert secret not in shown
+    assert secret not in log
+    for event in events(app):
+        assert secret not in repr(vars(event))

@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
-from collections import deque
 from dataclasses import dataclass
-from http import HTTPStatus
 
-from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request, Response
 
-from tests.fakes.server import FakeServer
+from tests.fakes import service
 
 TOKEN = "d3-webhook-key-5Rk8Vw2"
 KEY_HEADER = "d3key"
@@ -29,30 +25,22 @@ INTAKE_PATH = f"/{TENANT}/VSOC/api/Data/Kibana/{SITE}/CreateEvents"
 
 
 @dataclass
-class Received:
-    method: str
-    path: str
-    headers: Headers  # names match in any case, as HTTP's do
-    body: bytes
-
-    @property
-    def json(self):
-        return json.loads(self.body)
-
+class Received(service.Received):
     @property
     def source(self) -> dict:
         """The event D3 reads: the one hit's `_source`."""
         return self.json["hits"]["hits"]["_source"]
 
 
-class FakeD3(FakeServer):
+class FakeD3(service.FakeService):
+    received_class = Received
+    json_type = "application/json; charset=utf-8"
+    text_type = "text/html; charset=utf-8"  # ASP.NET's error pages
+
     def __init__(self, token: str = TOKEN, **kw):
         self.token = token
-        self.received: list[Received] = []
-        self._next: deque[Response] = deque()
         self._refids = itertools.count(1001)
-        self._lock = threading.Lock()
-        super().__init__(self._app, **kw)
+        super().__init__(**kw)
 
     @property
     def intake_url(self) -> str:
@@ -67,23 +55,9 @@ class FakeD3(FakeServer):
     def outage(self) -> None:
         self.answer_next(500, {"Message": "An error has occurred."})
 
-    def answer_next(self, status: int, body: dict | str, headers: dict | None = None) -> None:
-        text = json.dumps(body) if isinstance(body, dict) else body
-        content_type = "application/json; charset=utf-8" if isinstance(body, dict) else "text/html; charset=utf-8"
-        self._next.append(Response(text, _status_line(status), headers=headers or {}, content_type=content_type))
-
     # ---- the service
 
-    def _app(self, environ, start_response):
-        request = Request(environ)
-        with self._lock:
-            self.received.append(Received(request.method, request.path, Headers(request.headers), request.get_data()))
-            scripted = self._next.popleft() if self._next else None
-            refid = f"EVT-{next(self._refids)}"
-        response = scripted or self._answer(request, refid)
-        return response(environ, start_response)
-
-    def _answer(self, request: Request, refid: str) -> Response:
+    def answer(self, request: Request) -> Response:
         if request.path != INTAKE_PATH or request.method != "POST":
             return _json(404, {"Message": f"No HTTP resource was found that matches the request URI '{request.url}'."})
         if request.headers.get(KEY_HEADER, "") != self.token:
@@ -92,13 +66,8 @@ class FakeD3(FakeServer):
             json.loads(request.get_data())
         except ValueError:
             return _json(400, {"Message": "The request is invalid."})
-        return _json(200, {"refid": refid})
-
-
-def _status_line(status: int) -> str:
-    # Real servers send the reason in title case ("Not Found"), which Kibana shows as statusText.
-    return f"{status} {HTTPStatus(status).phrase}"
+        return _json(200, {"refid": f"EVT-{next(self._refids)}"})
 
 
 def _json(status: int, body: dict) -> Response:
-    return Response(json.dumps(body), _status_line(status), content_type="application/json; charset=utf-8")
+    return service.json_response(status, body, "application/json; charset=utf-8")
