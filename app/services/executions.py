@@ -20,7 +20,7 @@ from app.outbound import BoundHttp, Trace
 from app.services import outbound, preconfigured, tokens
 from app.services.connectors import enabled_refusal, stored_secrets
 from app.types import get_type
-from app.types.kit import GENERIC_ERROR, Failed, InvalidSettings, ParamsError, Result
+from app.types.kit import GENERIC_ERROR, InvalidSettings, ParamsError, Result
 from app.types.kit.tokens import MemoryTokenStore, TokenStore
 
 log = logging.getLogger(__name__)
@@ -104,8 +104,6 @@ def stream(target: Target, params: dict, *, source: str, actor: str, lookup: str
                     yield delta
             else:
                 result = out
-        except Failed as failed:
-            result = failed.result
         except Exception as exc:  # errors are data: an executor bug must not break the page
             log.exception("connector %s raised during execution", target.id)
             result = Result.error(GENERIC_ERROR, trace.masker(str(exc)) or type(exc).__name__, retry=True)

@@ -142,38 +142,45 @@ class ConnectorType:
         `secrets=None` checks the config alone (an import carries no secrets).
         """
         errors: dict[str, str] = {}
-        models: dict[str, Any] = {}
-        if secrets is None:
-            models["secrets"] = self.secrets.model_construct()
+        validated: dict[str, Any] = {}
         for section, model, values in (("config", self.config, config), ("secrets", self.secrets, secrets)):
-            if values is None:
-                continue
-            try:
-                models[section] = model.model_validate(values)
-            except ValidationError as exc:
-                errors.update(field_errors(section, exc))
-                for key in url_fields(model):  # Kibana words a bad URL with the type's own prefix, too
-                    message = errors.get(f"{section}.{key}", "")
-                    if message.startswith(URL_PARSE_ERROR):
-                        errors[f"{section}.{key}"] = f"{self.config_error_prefix}: {message}"
+            if values is not None:
+                validated[section] = self._section(section, model, values, errors)
         if allowed_hosts is not None:
-            checked = [(s, m) for s, m in models.items() if s == "config" or secrets is not None]
-            for section, model in checked:
-                for key in url_fields(type(model)):
-                    value = getattr(model, key)
-                    if not value:
-                        continue
-                    try:
-                        check_url(value, allowed_hosts)
-                    except OutboundError as exc:
-                        errors[f"{section}.{key}"] = f"{self.config_error_prefix}: {exc.message}"
-        if len(models) == 2:
-            for key, message in self.check(models["config"], models["secrets"]).items():
+            for section, model in validated.items():
+                errors.update(self._host_errors(section, model, allowed_hosts))
+        if all(m is not None for m in validated.values()):
+            given_secrets = validated.get("secrets") or self.secrets.model_construct()
+            for key, message in self.check(validated["config"], given_secrets).items():
                 if secrets is not None or not key.startswith("secrets."):
                     errors.setdefault(key, message)
         if errors:
             raise InvalidSettings(errors)
-        return models["config"], models["secrets"]
+        return validated["config"], validated.get("secrets")
+
+    def _section(self, section: str, model: type[Schema], values: dict[str, Any], errors: dict[str, str]) -> Any:
+        """The section's model, or None with its problems added to `errors`."""
+        try:
+            return model.model_validate(values)
+        except ValidationError as exc:
+            found = field_errors(section, exc)
+        for key in url_fields(model):  # Kibana words a bad URL with the type's own prefix, too
+            message = found.get(f"{section}.{key}", "")
+            if message.startswith(URL_PARSE_ERROR):
+                found[f"{section}.{key}"] = f"{self.config_error_prefix}: {message}"
+        errors.update(found)
+        return None
+
+    def _host_errors(self, section: str, model: Schema | None, allowed_hosts: tuple[str, ...]) -> dict[str, str]:
+        errors = {}
+        for key in url_fields(type(model)) if model is not None else ():
+            value = getattr(model, key)
+            try:
+                if value:
+                    check_url(value, allowed_hosts)
+            except OutboundError as exc:
+                errors[f"{section}.{key}"] = f"{self.config_error_prefix}: {exc.message}"
+        return errors
 
     def parse_params(self, raw: dict, connector_id: str = "", connector_name: str = "") -> tuple[str | None, Schema]:
         """The sub-action's name (None for classic types) and its validated params.
