@@ -95,10 +95,10 @@ class DatabaseTokenStore:
             connection.execute(delete(ConnectorToken).where(self._row(kind)))
 
 
-def forget(connector_id: str) -> int:
-    """Delete every token of a connector, in the caller's session: commit it with the connector change.
+def forget(*connector_ids: str) -> int:
+    """Delete every token of these connectors, in the caller's session: commit it with the connector change.
 
     Called when a connector is updated or deleted, so no token outlives the credentials it came from.
     """
-    result = db.session.execute(delete(ConnectorToken).where(ConnectorToken.connector_id == connector_id))
+    result = db.session.execute(delete(ConnectorToken).where(ConnectorToken.connector_id.in_(connector_ids)))
     return result.rowcount or 0
