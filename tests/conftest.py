@@ -18,6 +18,17 @@ from app.db import db
 from app.models import User
 from app.services import accounts, preconfigured
 from app.settings import FileConfig, OutboundSettings
+from tests.browser import (  # noqa: F401 - the browser fixtures, for any test module
+    admin_state,
+    anon_page,
+    browser_type_launch_args,
+    context,
+    js_errors,
+    live,
+    page,
+    viewer_page,
+    viewer_state,
+)
 
 CSRF_RE = re.compile(r'"X-CSRFToken": "([^"]+)"')
 FORM_CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -100,8 +111,8 @@ def app(request, tmp_path):
 
 def sign_in(client, username: str, password: str | None = None):
     """Sign in through the sign-in form, as a person does."""
-    page = client.get("/sign-in").get_data(as_text=True)
-    token = FORM_CSRF_RE.search(page).group(1)
+    html = client.get("/sign-in").get_data(as_text=True)
+    token = FORM_CSRF_RE.search(html).group(1)
     return client.post("/sign-in", data={"csrf_token": token, "username": username,
                                          "password": password or PASSWORDS[username]})
 

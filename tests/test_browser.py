@@ -16,58 +16,34 @@ import json
 import os
 import re
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from playwright.sync_api import Page, expect
 
-# Debian's wrapper is /usr/bin/chromium; the real binary beside it skips the wrapper's shell noise.
-DEBIAN_CHROMIUM = "/usr/bin/chromium"
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or (
-    "/usr/lib/chromium/chromium" if Path("/usr/lib/chromium/chromium").is_file() else DEBIAN_CHROMIUM
+from tests.browser import (
+    CHROMIUM,
+    HAVE_CHROMIUM,
+    UUID_URL,
+    create_server_log,
+    create_webhook,
+    csrf_token,
+    fill_sign_in,
+    post_create,
+    row_names,
+    sign_in_next,
 )
-if not Path(CHROMIUM).is_file():
+from tests.fakes.bedrock import ACCESS_KEY, SECRET_KEY, FakeBedrock, reply_for
+from tests.fakes.receiver import Receiver
+from tests.live_server import Account, LiveServer
+
+if not HAVE_CHROMIUM:
     pytest.skip(f"no chromium at {CHROMIUM} (apt-get install -y chromium)", allow_module_level=True)
-pytest.importorskip("playwright.sync_api")
-
-from playwright.sync_api import Browser, BrowserContext, Page, expect  # noqa: E402
-
-from tests.fakes.bedrock import ACCESS_KEY, SECRET_KEY, FakeBedrock, reply_for  # noqa: E402
-from tests.fakes.receiver import Receiver  # noqa: E402
-from tests.live_server import Account, LiveServer  # noqa: E402
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 5000
-UUID_URL = re.compile(r"/connectors/[0-9a-f-]{36}$")
 SECRET_LABEL = re.compile(r"^Secret\b")  # not "Secret headers"; the label ends with a required mark
 KIBANA_EXPORT = Path(__file__).parent / "data" / "kibana-connectors-export.ndjson"
 KIBANA_WEBHOOK_ID = "4d2d8da0-4d1f-11ee-9367-577408be4681"  # "my-webhook": hasAuth, basic, no secrets
 KIBANA_BEDROCK_ID = "b7c1e0f2-9a64-4c41-8d3e-2f7a1b5c9d10"
-expect.set_options(timeout=TIMEOUT_MS)
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    """pytest-playwright's launch args, pointed at Debian's chromium (never `playwright install`)."""
-    return {
-        **browser_type_launch_args,
-        "executable_path": CHROMIUM,
-        "args": [*browser_type_launch_args.get("args", []), *CHROMIUM_ARGS],
-    }
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory):
-    with LiveServer(tmp_path_factory.mktemp("live")) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
@@ -80,114 +56,6 @@ def bedrock():
 def receiver():
     with Receiver() as fake:
         yield fake
-
-
-# --- Signed-in pages --------------------------------------------------------------------------------------
-
-
-def fill_sign_in(page: Page, account: Account, password: str | None = None) -> None:
-    page.get_by_label("User name").fill(account.username)
-    page.get_by_label("Password").fill(account.password if password is None else password)
-    page.get_by_role("button", name="Sign in").click()
-
-
-def _signed_in_state(browser: Browser, context_args: dict, live: LiveServer, role: str) -> dict:
-    """Sign in through the sign-in page once; the cookies it leaves are reused by every test."""
-    context = browser.new_context(**context_args)
-    try:
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        page.goto(live.url + "/sign-in")
-        fill_sign_in(page, live.accounts[role])
-        expect(page).to_have_url(live.url + "/connectors")
-        expect(page.get_by_role("button", name=re.compile(r"^Sign out"))).to_contain_text(role)
-        return context.storage_state()
-    finally:
-        context.close()
-
-
-@pytest.fixture(scope="module")
-def admin_state(browser: Browser, browser_context_args, live: LiveServer) -> dict:
-    return _signed_in_state(browser, browser_context_args, live, "admin")
-
-
-@pytest.fixture(scope="module")
-def viewer_state(browser: Browser, browser_context_args, live: LiveServer) -> dict:
-    return _signed_in_state(browser, browser_context_args, live, "viewer")
-
-
-@pytest.fixture
-def js_errors():
-    """No uncaught JavaScript error in any page of a test."""
-    errors: list[str] = []
-    yield errors
-    assert errors == [], f"JavaScript errors in the page: {errors}"
-
-
-def _bounded(page: Page, errors: list[str]) -> Page:
-    page.set_default_timeout(TIMEOUT_MS)
-    page.set_default_navigation_timeout(2 * TIMEOUT_MS)
-    page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
-    return page
-
-
-@pytest.fixture
-def context(new_context, admin_state) -> BrowserContext:
-    """pytest-playwright's `context`, signed in as the admin."""
-    return new_context(storage_state=admin_state)
-
-
-@pytest.fixture
-def page(context: BrowserContext, js_errors) -> Page:
-    return _bounded(context.new_page(), js_errors)
-
-
-@pytest.fixture
-def viewer_page(new_context, viewer_state, js_errors) -> Page:
-    return _bounded(new_context(storage_state=viewer_state).new_page(), js_errors)
-
-
-@pytest.fixture
-def anon_page(new_context, js_errors) -> Page:
-    return _bounded(new_context().new_page(), js_errors)
-
-
-# --- Helpers ------------------------------------------------------------------------------------------------
-
-
-def csrf_token(page: Page) -> str:
-    return json.loads(page.locator("body").get_attribute("hx-headers"))["X-CSRFToken"]
-
-
-def _post_create(page: Page, live: LiveServer, type_id: str, form: dict) -> str:
-    """Create a connector through the create form's endpoint (no JS), with the page's cookies and token."""
-    if not page.url.startswith(live.url):
-        page.goto(live.url + "/connectors")
-    response = page.request.post(
-        f"{live.url}/connectors/new/{type_id}", form=form, headers={"X-CSRFToken": csrf_token(page)}, max_redirects=0
-    )
-    assert response.status == 303, response.text()[:2000]
-    return response.headers["location"].rsplit("/", 1)[1]
-
-
-def create_webhook(page: Page, live: LiveServer, name: str, url: str = "http://127.0.0.1:9/hook") -> str:
-    return _post_create(
-        page, live, ".webhook", {"name": name, "config.url": url, "config.method": "post", "config.hasAuth": "false"}
-    )
-
-
-def create_server_log(page: Page, live: LiveServer, name: str) -> str:
-    return _post_create(page, live, ".server-log", {"name": name})
-
-
-def sign_in_next(page: Page) -> str:
-    """Where the sign-in page will go after signing in (its `next`), once the browser is on it."""
-    expect(page).to_have_url(re.compile(r"/sign-in\?next="))
-    return parse_qs(urlsplit(page.url).query)["next"][0]
-
-
-def row_names(page: Page) -> list[str]:
-    return page.locator("table.connectors tbody tr td.name > a").all_inner_texts()
 
 
 # --- 1. Bedrock: create through the UI, test, stream -----------------------------------------------------
@@ -699,7 +567,7 @@ def test_screenshots(page: Page, anon_page: Page, viewer_page: Page, live: LiveS
     expect(page.locator("#test-result .result")).to_have_attribute("data-status", "ok")
     shot("detail-result")
 
-    bedrock_id = _post_create(page, live, ".bedrock", {  # the create form itself is in the shots above
+    bedrock_id = post_create(page, live, ".bedrock", {  # the create form itself is in the shots above
         "name": "Screenshot bedrock", "config.apiUrl": bedrock.url,
         "secrets.accessKey": ACCESS_KEY, "secrets.secret": SECRET_KEY,
     })
