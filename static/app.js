@@ -54,6 +54,31 @@
     if (remove) remove.closest(".kv-row").remove();
   });
 
+  // Fields declared with show_when appear only while the fields they follow hold one of the listed
+  // values; hidden ones are disabled so they are not posted (without JavaScript every field shows).
+  function currentValue(form, name) {
+    var value = "";
+    form.querySelectorAll('[name="' + CSS.escape(name) + '"]').forEach(function (el) {
+      if (el.type === "checkbox") { if (el.checked) value = el.value; }
+      else if (el.type === "hidden") { if (value === "") value = el.value; }
+      else value = el.value;
+    });
+    return value;
+  }
+  function applyShowWhen() {
+    document.querySelectorAll("[data-show-when]").forEach(function (field) {
+      var form = field.closest("form");
+      if (!form) return;
+      var rules = JSON.parse(field.dataset.showWhen);
+      var show = Object.keys(rules).every(function (name) { return rules[name].indexOf(currentValue(form, name)) !== -1; });
+      field.hidden = !show;
+      field.querySelectorAll("input, select, textarea, button").forEach(function (el) { el.disabled = !show; });
+    });
+  }
+  document.addEventListener("input", applyShowWhen);
+  document.addEventListener("change", applyShowWhen);
+  htmx.onLoad(applyShowWhen);
+
   document.addEventListener("change", function (e) {
     var all = e.target.closest("[data-select-all]");
     if (!all) return;

@@ -86,6 +86,18 @@ def test_every_field_has_a_label_and_a_registered_widget(ctype: ConnectorType):
 
 
 @pytest.mark.parametrize("ctype", TYPES, ids=ids)
+def test_show_when_follows_fields_that_exist(ctype: ConnectorType):
+    sections = {"config": ctype.config, "secrets": ctype.secrets}
+    models = [*sections.values(), ctype.params, *(s.params for s in ctype.sub_actions.values())]
+    for model in models:
+        for field in form_fields(model):
+            for name in field.show_when or {}:
+                section, _, key = name.rpartition(".")
+                follows = sections[section] if section else model
+                assert key in follows.model_fields, f"{ctype.id}.{field.key} follows {name}, which does not exist"
+
+
+@pytest.mark.parametrize("ctype", TYPES, ids=ids)
 def test_type_has_a_test_module_backed_by_a_fake(ctype: ConnectorType):
     module = TESTS / f"test_type_{slug(ctype)}.py"
     assert module.is_file(), f"{ctype.id} needs its test module {module.name}"

@@ -8,8 +8,10 @@ import json
 import socket
 
 import pytest
+from playwright.sync_api import expect
 
 from app.settings import OutboundSettings
+from tests.browser import UUID_URL, drives_browser
 from tests.conftest import Browserish, make_app
 from tests.fakes.receiver import Receiver
 from tests.helpers import create_via_form, events, webhook_fields
@@ -184,3 +186,34 @@ def test_redirect_to_an_allowed_host_is_followed_and_shown(app, web, receiver):
     assert receiver.received[-1].method == "POST"  # 307 keeps the method and body
     assert "307 TEMPORARY REDIRECT" in html and "200 OK" in html
     assert event.status == "ok"
+
+
+@drives_browser
+def test_the_credential_fields_follow_the_chosen_authentication(page, live, receiver):
+    hook = receiver.reply("/follow", status=200)
+    page.goto(live.url + "/connectors/new/.webhook")
+    page.get_by_label("Name").fill("Bearer hook")
+    page.get_by_label("URL").fill(hook)
+    user, password, token = page.get_by_label("User"), page.get_by_label("Password"), page.get_by_label("Bearer token")
+    authentication = page.get_by_label("Authentication", exact=True)
+
+    # Authentication on and no type chosen is basic, as in Kibana: user and password, no token.
+    expect(user).to_be_visible()
+    expect(password).to_be_visible()
+    expect(token).to_be_hidden()
+    authentication.select_option("webhook-authentication-bearer")
+    expect(token).to_be_visible()
+    expect(user).to_be_hidden()
+    page.get_by_role("switch", name="Requires authentication").uncheck()
+    expect(authentication).to_be_hidden()
+    expect(token).to_be_hidden()
+    page.get_by_role("switch", name="Requires authentication").check()
+    token.fill("follow-token-1234")
+    page.get_by_role("button", name="Create connector").click()
+
+    expect(page).to_have_url(UUID_URL)
+    page.get_by_role("button", name="Run test").click()
+    expect(page.locator("#test-result .result")).to_have_attribute("data-status", "ok")
+    assert receiver.received[-1].headers["Authorization"] == "Bearer follow-token-1234"
+    connector = page.request.get(f"{live.url}/api/actions/connector/{page.url.rsplit('/', 1)[1]}").json()
+    assert connector["config"]["authType"] == "webhook-authentication-bearer"

@@ -27,6 +27,7 @@ class FormField:
     secret: bool = False
     max_length: int | None = None
     options: str | None = None  # the endpoint a `suggest` widget asks for choices
+    show_when: dict[str, list[str]] | None = None  # shown only while these fields hold these values
 
 
 def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
@@ -88,6 +89,7 @@ def form_fields(model: type[BaseModel], *, secret: bool = False) -> list[FormFie
                 secret=secret,
                 max_length=_max_length(info),
                 options=extra.get("options"),
+                show_when=extra.get("show_when"),
             )
         )
     return fields

@@ -12,6 +12,8 @@ from app.types.kit import ConnectorType, Context, Failed, Field, Result, Schema,
 BASIC = "webhook-authentication-basic"
 BEARER = "webhook-authentication-bearer"
 MAX_HEADERS = 20
+# Basic is what Kibana assumes when authentication is on and no type is chosen.
+_BASIC_SHOWN = {"config.hasAuth": ["true"], "config.authType": ["", BASIC]}
 
 
 class WebhookConfig(Schema):
@@ -22,6 +24,7 @@ class WebhookConfig(Schema):
     authType: Literal["webhook-authentication-basic", "webhook-authentication-bearer"] | None = Field(
         None,
         label="Authentication",
+        show_when={"hasAuth": ["true"]},
         help="Basic sends user and password; bearer sends the token as Authorization: Bearer.",
     )
 
@@ -34,9 +37,9 @@ class WebhookConfig(Schema):
 
 
 class WebhookSecrets(Schema):
-    user: str | None = Field(None, label="User")
-    password: str | None = Field(None, label="Password")
-    token: str | None = Field(None, label="Bearer token")
+    user: str | None = Field(None, label="User", show_when=_BASIC_SHOWN)
+    password: str | None = Field(None, label="Password", show_when=_BASIC_SHOWN)
+    token: str | None = Field(None, label="Bearer token", show_when={"config.hasAuth": ["true"], "config.authType": [BEARER]})
     secretHeaders: dict[str, str] | None = Field(
         None, label="Secret headers", help="Headers whose values are stored encrypted.", widget="kv"
     )

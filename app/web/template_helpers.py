@@ -7,7 +7,7 @@ import json
 from flask import Flask, current_app
 
 from app.types import REGISTRY
-from app.types.fields import form_fields
+from app.types.fields import FormField, form_fields
 from app.web.widgets import widget_for
 
 
@@ -34,6 +34,12 @@ def field_labels(ctype, section: str) -> dict[str, str]:
     return {f.key: f.label for f in ctype_fields(ctype, section)}
 
 
+def show_when(f: FormField, prefix: str) -> str:
+    """A field's `show_when` with full form names, for static/app.js (`data-show-when`)."""
+    rules = {(key if "." in key else f"{prefix}.{key}"): [str(v) for v in values] for key, values in f.show_when.items()}
+    return json.dumps(rules)
+
+
 def enabled_types() -> set[str]:
     config = current_app.config["SWITCHBOARD"]
     return {type_id for type_id in REGISTRY if config.type_enabled(type_id)}
@@ -45,6 +51,7 @@ def register(app: Flask) -> None:
     app.add_template_global(ctype_fields, "ctype_fields")
     app.add_template_global(field_labels, "field_labels")
     app.add_template_global(widget_for, "widget_for")
+    app.add_template_global(show_when, "show_when")
 
     @app.context_processor
     def _enabled_types():

@@ -30,14 +30,18 @@ def Field(  # noqa: N802 - reads like pydantic's Field, which it wraps
     widget: str | None = None,
     placeholder: str | None = None,
     options: str | None = None,
+    show_when: dict[str, list[str]] | None = None,
     **kwargs: Any,
 ) -> Any:
     """A schema field with what the form needs: label, help text, and an optional widget.
 
     Without a widget the form picks one from the annotation (see app/types/fields.py).
     `options` names the endpoint a `suggest` widget asks for choices, e.g. "bedrock.models".
+    `show_when` shows the field only while other fields hold one of the listed values, e.g.
+    `{"eventAction": ["acknowledge", "resolve"]}` (same section) or `{"config.authType": [...]}`;
+    a checkbox reads "true" / "false", an empty select "". Several fields must all match.
     """
-    extra = {"widget": widget, "placeholder": placeholder, "options": options}
+    extra = {"widget": widget, "placeholder": placeholder, "options": options, "show_when": show_when}
     return _Field(
         default,
         title=label,
