@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from app.db import db
@@ -48,3 +49,41 @@ def assert_secret_kept_out(app, web, secret: str, connector_id: str, *pages: str
     assert secret not in log
     for event in events(app):
         assert secret not in repr(vars(event))
+
+
+def _typed(fields, values: dict, prefix: str) -> dict:
+    """Form fields for `values`, as each field's widget posts them."""
+    data: dict = {}
+    for field in fields:
+        value, key = values.get(field.key), f"{prefix}.{field.key}"
+        if value is None:
+            continue
+        if field.widget == "kv":
+            data[f"{key}.name"], data[f"{key}.value"] = list(value), list(value.values())
+        elif field.widget == "checkbox":
+            data[key] = ["false", "true"] if value else ["false"]
+        elif field.widget == "json":
+            data[key] = json.dumps(value)
+        else:
+            data[key] = str(value)
+    return data
+
+
+def form_data(ctype, name: str, config: dict, secrets: dict) -> dict:
+    """What a person types into a type's create or edit form for these values, as the browser posts it."""
+    from app.types.fields import form_fields  # here, not at the top: helpers stay cheap to import
+
+    return {"name": name, **_typed(form_fields(ctype.config), config, "config"),
+            **_typed(form_fields(ctype.secrets, secret=True), secrets, "secrets")}
+
+
+def pane_data(ctype, params: dict | None = None) -> dict:
+    """The test pane's fields for `params` (Kibana's shape; the type's test params by default)."""
+    from app.types.fields import form_fields
+
+    params = ctype.test_params if params is None else params
+    if not ctype.sub_actions:
+        return {"params.__present": "1", **_typed(form_fields(ctype.params), params, "params")}
+    sub = ctype.sub_actions[params["subAction"]]
+    return {"params.__present": "1", "params.subAction": sub.name,
+            **_typed(form_fields(sub.params), params.get("subActionParams") or {}, "params.sub")}
