@@ -344,7 +344,7 @@ ADMIN_ONLY_MARKS = {
     "Import button": 'href="/connectors/import"',
     "Export button": 'id="export"',
     "Delete selected button": 'id="bulk-delete"',
-    "row Delete button": "hx-delete=",
+    "row Delete button": '/delete" hx-params="none"',
     "row checkbox": 'name="ids"',
     "API keys nav": 'href="/settings/api-keys"',
 }
@@ -365,7 +365,7 @@ def test_a_viewer_sees_no_button_it_cannot_use(app, web, viewer):
 
     admin_detail = web.get(f"/connectors/{cid}").get_data(as_text=True)
     viewer_detail = viewer.get(f"/connectors/{cid}").get_data(as_text=True)
-    for mark in (f'href="/connectors/{cid}/edit"', "hx-delete=", ">Edit<", ">Delete<"):
+    for mark in (f'href="/connectors/{cid}/edit"', f'hx-post="/connectors/{cid}/delete', ">Edit<", ">Delete<"):
         assert mark in admin_detail
         assert mark not in viewer_detail
     assert "Run test" in viewer_detail  # a viewer may test

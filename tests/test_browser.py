@@ -211,6 +211,47 @@ def test_bulk_delete_two_connectors(page: Page, live: LiveServer):
     assert row_names(page) == ["Bulk two"]
 
 
+def connector_status(page: Page, live: LiveServer, connector_id: str) -> int:
+    """What the API answers for the connector: 200 while it exists, 404 once it is gone."""
+    return page.request.get(f"{live.url}/api/actions/connector/{connector_id}").status
+
+
+def test_row_delete_asks_then_deletes_the_connector(page: Page, live: LiveServer):
+    doomed = create_webhook(page, live, "Row doomed")
+    kept = create_webhook(page, live, "Row kept")
+    page.goto(live.url + "/connectors?q=row")
+    rows = page.locator("table.connectors tbody tr")
+    expect(rows).to_have_count(2)
+
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Delete Row doomed").click()
+    expect(page.locator("#progress")).to_be_hidden()  # nothing was sent (htmx stops at the dismissed confirm)
+    expect(rows).to_have_count(2)
+    assert connector_status(page, live, doomed) == 200
+
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    page.get_by_role("button", name="Delete Row doomed").click()
+
+    expect(page.locator("#toasts")).to_contain_text('Deleted connector "Row doomed".')
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text("Row kept")
+    assert asked == ["Delete connector “Row doomed”? This cannot be undone."] * 2
+    assert connector_status(page, live, doomed) == 404
+    assert connector_status(page, live, kept) == 200
+
+
+def test_detail_page_delete_goes_back_to_the_list(page: Page, live: LiveServer):
+    doomed = create_webhook(page, live, "Detail doomed")
+    page.goto(f"{live.url}/connectors/{doomed}")
+    answer_dialogs(page, accept=True)
+    page.get_by_role("button", name="Delete").click()
+
+    expect(page).to_have_url(live.url + "/connectors")
+    expect(page.locator("#flashes")).to_contain_text('Deleted connector "Detail doomed".')
+    assert connector_status(page, live, doomed) == 404
+
+
 def test_bulk_delete_dismissed_keeps_everything(page: Page, live: LiveServer):
     for name in ("Keep one", "Keep two"):
         create_webhook(page, live, name)

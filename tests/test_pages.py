@@ -158,3 +158,19 @@ def test_recent_runs_reload_after_a_test_run(app, web):
     section = web.get(f"/connectors/{cid}", htmx=True, headers={"HX-Target": "recent-runs"}).get_data(as_text=True)
     assert "Recent runs" in section and section.count('data-event-status="ok"') == 1
     assert "<h1>" not in section  # only the section's block
+
+
+def test_without_javascript_delete_asks_on_a_page_then_deletes(app, web):
+    seed(app, [("doomed", ".webhook")])
+    listing = web.get("/connectors").get_data(as_text=True)
+    assert 'href="/connectors/id-00000/delete"' in listing  # the row's Delete is a plain link
+
+    question = web.get("/connectors/id-00000/delete")
+    page = question.get_data(as_text=True)
+    assert question.status_code == 200 and "Delete connector “doomed”?" in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert connectors(app)[0].name == "doomed"  # asking deletes nothing
+
+    done = web.client.post("/connectors/id-00000/delete", data={"csrf_token": token})
+    assert done.status_code == 303 and done.headers["Location"] == "/connectors"
+    assert connectors(app) == []

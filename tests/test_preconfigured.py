@@ -53,14 +53,14 @@ def test_preconfigured_connectors_are_listed_with_a_badge_and_without_change_but
     listing = web.get("/connectors").get_data(as_text=True)
     row = listing.split(f'data-connector-id="{PRE_ID}"')[1].split("</tr>")[0]
     assert "Ops hook" in row and 'badge-info">preconfigured<' in row
-    assert 'name="ids"' not in row and "hx-delete" not in row
+    assert 'name="ids"' not in row and "/delete" not in row
     other = listing.split(f'data-connector-id="{stored}"')[1].split("</tr>")[0]
-    assert "preconfigured" not in other and "hx-delete" in other  # the admin's usual buttons are there
+    assert "preconfigured" not in other and f"/connectors/{stored}/delete" in other  # the admin's usual buttons are there
     assert "type disabled" not in listing  # every type is enabled by default
 
     detail = web.get(f"/connectors/{PRE_ID}").get_data(as_text=True)
     assert "Declared in the config file" in detail
-    assert f"/connectors/{PRE_ID}/edit" not in detail and "hx-delete" not in detail
+    assert f"/connectors/{PRE_ID}/edit" not in detail and f"/connectors/{PRE_ID}/delete" not in detail
     assert "Run test" in detail
 
 

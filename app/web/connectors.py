@@ -78,6 +78,15 @@ def bulk_delete():
     return htmx.toast(htmx.page_or_block("connectors/index.html", "results", **_list_context()), text)
 
 
+@bp.get("/connectors/<connector_id>/delete")
+@admin_required
+def confirm_delete(connector_id: str):
+    """Without JavaScript the Delete button is a link to this question; with it, htmx asks and posts."""
+    connector = _editable(connector_id)
+    return htmx.page_or_block("connectors/delete.html", "content", connector=connector,
+                              back=request.args.get("from") == "detail")
+
+
 @bp.route("/connectors/<connector_id>", methods=["DELETE"])
 @bp.post("/connectors/<connector_id>/delete")
 @admin_required
