@@ -75,6 +75,16 @@
       field.querySelectorAll("input, select, textarea, button").forEach(function (el) { el.disabled = !show; });
     });
   }
+  // Enter in a test-pane field runs the test; left alone it would submit the connector form (a save).
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Enter" || e.isComposing || e.target.tagName !== "INPUT") return;
+    var pane = e.target.closest(".test-pane");
+    var run = pane && pane.querySelector(".run-test");
+    if (!run) return;
+    e.preventDefault();
+    run.click();
+  });
+
   document.addEventListener("input", applyShowWhen);
   document.addEventListener("change", applyShowWhen);
   htmx.onLoad(applyShowWhen);

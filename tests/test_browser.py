@@ -665,3 +665,21 @@ def test_bedrock_default_model_offers_the_models_the_service_lists(page: Page, l
     response = page.request.get(f"{live.url}/api/actions/connector/{connector_id}")
     assert response.ok, response.text()[:500]
     assert response.json()["config"]["defaultModel"] == "meta.llama3-8b-instruct-v1:0"
+
+
+def test_enter_in_a_test_pane_field_runs_the_test_and_saves_nothing(page: Page, live: LiveServer, bedrock: FakeBedrock):
+    connector_id = post_create(page, live, ".bedrock", {
+        "name": "Enter test", "config.apiUrl": bedrock.url, "secrets.accessKey": ACCESS_KEY, "secrets.secret": SECRET_KEY,
+    })
+    page.goto(f"{live.url}/connectors/{connector_id}/edit")
+    page.get_by_label("Name").fill("Renamed but not saved")
+    page.get_by_text("Test these settings before saving").click()
+    page.get_by_label("Sub-action").select_option("invokeAI")
+    model = page.get_by_label("Model", exact=True)
+    model.fill("anthropic.claude-3-haiku-20240307-v1:0")
+    model.press("Enter")
+
+    expect(page.locator("#test-result .result")).to_have_attribute("data-status", "ok")
+    expect(page).to_have_url(f"{live.url}/connectors/{connector_id}/edit")
+    saved = page.request.get(f"{live.url}/api/actions/connector/{connector_id}").json()
+    assert saved["name"] == "Enter test"
