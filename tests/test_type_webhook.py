@@ -217,3 +217,22 @@ def test_the_credential_fields_follow_the_chosen_authentication(page, live, rece
     assert receiver.received[-1].headers["Authorization"] == "Bearer follow-token-1234"
     connector = page.request.get(f"{live.url}/api/actions/connector/{page.url.rsplit('/', 1)[1]}").json()
     assert connector["config"]["authType"] == "webhook-authentication-bearer"
+
+
+@drives_browser
+def test_testing_unsaved_values_applies_the_same_checks_as_saving(page, live, receiver):
+    hook = receiver.reply("/unsaved", status=200)
+    page.goto(live.url + "/connectors/new/.webhook")
+    page.get_by_label("Name").fill("No token yet")
+    page.get_by_label("URL").fill(hook)
+    page.get_by_label("Authentication", exact=True).select_option("webhook-authentication-bearer")
+    page.get_by_text("Test these settings before saving").click()
+    page.get_by_role("button", name="Run test").click()
+
+    result = page.locator("#test-result .result")
+    expect(result).to_have_attribute("data-status", "error")
+    expect(result).to_contain_text("[secrets.token]: required for bearer authentication")
+    assert receiver.received == []  # nothing was sent without the token
+
+    page.get_by_role("button", name="Create connector").click()  # saving refuses the same values
+    expect(page.locator("#secrets-token-help")).to_contain_text("required for bearer authentication")
