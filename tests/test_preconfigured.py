@@ -47,6 +47,13 @@ def pre(tmp_path, receiver, monkeypatch):
         db.engine.dispose()
 
 
+def test_the_detail_page_shows_only_the_settings_that_are_set(pre):
+    detail = Browserish(pre.test_client()).get(f"/connectors/{PRE_ID}").get_data(as_text=True)
+    config = detail.split('<dl class="config">')[1].split("</dl>")[0]
+    assert "Headers" not in config and "null" not in config  # headers were never declared
+    assert "URL" in config
+
+
 def test_preconfigured_connectors_are_listed_with_a_badge_and_without_change_buttons(pre):
     web = Browserish(pre.test_client())
     stored = create_via_form(web, ".server-log", {"name": "stored log"})

@@ -39,7 +39,7 @@ def _check(connector_id: str, spec: PreconfiguredConnector) -> dict:
     unknown = set(spec.secrets) - set(ctype.secrets.model_fields)
     if unknown:
         raise ConfigError(f"{where}: unknown secrets {sorted(unknown)}")
-    return config.model_dump(mode="json")
+    return config.model_dump(mode="json", exclude_none=True)  # as the store keeps config: unset is absent
 
 
 def sync() -> None:
