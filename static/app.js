@@ -89,12 +89,20 @@
   document.addEventListener("change", applyShowWhen);
   htmx.onLoad(applyShowWhen);
 
+  // "Delete selected" is offered only while something is ticked (without JavaScript the server says so).
+  function syncBulkDelete() {
+    var button = document.getElementById("bulk-delete");
+    if (button) button.disabled = !document.querySelector("#bulk input[name='ids']:checked");
+  }
   document.addEventListener("change", function (e) {
     var all = e.target.closest("[data-select-all]");
-    if (!all) return;
-    var form = all.closest("form");
-    form.querySelectorAll("input[name='" + all.dataset.selectAll + "']").forEach(function (box) { box.checked = all.checked; });
+    if (all) {
+      var form = all.closest("form");
+      form.querySelectorAll("input[name='" + all.dataset.selectAll + "']").forEach(function (box) { box.checked = all.checked; });
+    }
+    syncBulkDelete();
   });
+  htmx.onLoad(syncBulkDelete);
 
   // Streaming sub-actions (e.g. Bedrock invokeStream): POST with fetch and show text as it arrives.
   document.body.addEventListener("htmx:confirm", function (e) {

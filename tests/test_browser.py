@@ -683,3 +683,28 @@ def test_enter_in_a_test_pane_field_runs_the_test_and_saves_nothing(page: Page, 
     expect(page).to_have_url(f"{live.url}/connectors/{connector_id}/edit")
     saved = page.request.get(f"{live.url}/api/actions/connector/{connector_id}").json()
     assert saved["name"] == "Enter test"
+
+
+def test_delete_selected_waits_for_a_tick_and_its_message_covers_no_row(page: Page, live: LiveServer):
+    for name in ("Tick one", "Tick two"):
+        create_webhook(page, live, name)
+    page.goto(live.url + "/connectors?q=tick")
+    delete_selected = page.get_by_role("button", name="Delete selected")
+    expect(delete_selected).to_be_disabled()
+    box = page.get_by_role("checkbox", name="Select Tick one")
+    box.check()
+    expect(delete_selected).to_be_enabled()
+    box.uncheck()
+    expect(delete_selected).to_be_disabled()
+
+    box.check()
+    answer_dialogs(page, accept=True)
+    delete_selected.click()
+    toast = page.locator("#toasts .flash")
+    expect(toast).to_contain_text("Deleted 1 connector.")
+    shown = toast.bounding_box()
+    for row in page.locator("table.connectors tbody tr").all():
+        r = row.bounding_box()
+        overlaps = not (shown["y"] + shown["height"] <= r["y"] or r["y"] + r["height"] <= shown["y"])
+        assert not overlaps, "the message covers a row"
+    assert row_names(page) == ["Tick two"]

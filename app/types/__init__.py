@@ -6,6 +6,7 @@ from app.types.bedrock import Bedrock
 from app.types.d3security import D3Security
 from app.types.kit import ConnectorType
 from app.types.server_log import ServerLog
+from app.types.slack import Slack
 from app.types.torq import Torq
 from app.types.webhook import Webhook
 
@@ -14,6 +15,7 @@ TYPES: tuple[ConnectorType, ...] = (
     Bedrock(),
     D3Security(),
     ServerLog(),
+    Slack(),
     Torq(),
     Webhook(),
 )
