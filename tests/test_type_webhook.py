@@ -236,3 +236,15 @@ def test_testing_unsaved_values_applies_the_same_checks_as_saving(page, live, re
 
     page.get_by_role("button", name="Create connector").click()  # saving refuses the same values
     expect(page.locator("#secrets-token-help")).to_contain_text("required for bearer authentication")
+
+
+def test_a_header_row_with_a_value_but_no_name_is_refused_at_the_field(app, web):
+    fields = webhook_fields("http://127.0.0.1:9/hook", **{"config.headers.name": ["X-Team", ""],
+                                                          "config.headers.value": ["ops", "orphan value"]})
+    response = web.post("/connectors/new/.webhook", data=fields)
+
+    assert response.status_code == 422
+    page = html.unescape(response.get_data(as_text=True))
+    assert "A headers row has a value but no name: name it, or clear the value." in page
+    assert 'value="orphan value"' in page or "orphan value" in page  # what was typed is still there
+    assert events(app) == [] and not web.get("/connectors").get_data(as_text=True).count("data-connector-id")

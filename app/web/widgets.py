@@ -123,6 +123,9 @@ class KeyValue(Widget):
         for key, value in zip(form.getlist(f"{name}.name"), form.getlist(f"{name}.value"), strict=False):
             key = key.strip()
             if not key:
+                if value.strip():  # a value with no name would be dropped without a word
+                    s.errors[f.key] = f"A {f.label.lower()} row has a value but no name: name it, or clear the value."
+                    shown.append(("", "" if f.secret else value))
                 continue
             if key.lower() in (k.lower() for k in pairs):
                 s.errors[f.key] = f'"{key}" is listed twice.'
