@@ -104,6 +104,17 @@
   });
   htmx.onLoad(syncBulkDelete);
 
+  // htmx keeps a page's markup for Back; typed values are not markup, so write them in first.
+  document.body.addEventListener("htmx:beforeHistorySave", function () {
+    document.querySelectorAll("input[type=search], input[type=text], select").forEach(function (el) {
+      if (el.tagName === "SELECT") {
+        Array.prototype.forEach.call(el.options, function (o) { o.toggleAttribute("selected", o.selected); });
+      } else {
+        el.setAttribute("value", el.value);
+      }
+    });
+  });
+
   // Streaming sub-actions (e.g. Bedrock invokeStream): POST with fetch and show text as it arrives.
   document.body.addEventListener("htmx:confirm", function (e) {
     var button = e.detail.elt;

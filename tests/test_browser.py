@@ -708,3 +708,21 @@ def test_delete_selected_waits_for_a_tick_and_its_message_covers_no_row(page: Pa
         overlaps = not (shown["y"] + shown["height"] <= r["y"] or r["y"] + r["height"] <= shown["y"])
         assert not overlaps, "the message covers a row"
     assert row_names(page) == ["Tick two"]
+
+
+def test_back_after_searching_shows_the_search_and_filter_used(page: Page, live: LiveServer):
+    hook = create_webhook(page, live, "History hook")
+    create_server_log(page, live, "History log")
+    page.goto(live.url + "/connectors")
+    page.get_by_role("searchbox", name="Search connectors").fill("history")
+    page.get_by_label("Filter by type").select_option(label="Webhook")
+    expect(page).to_have_url(re.compile(r"q=history.*type=\.webhook"))
+    expect(page.locator("table.connectors tbody tr")).to_have_count(1)
+
+    page.get_by_role("link", name="History hook").click()
+    expect(page).to_have_url(f"{live.url}/connectors/{hook}")
+    page.go_back()
+
+    expect(page.get_by_role("searchbox", name="Search connectors")).to_have_value("history")
+    expect(page.get_by_label("Filter by type")).to_have_value(".webhook")
+    assert row_names(page) == ["History hook"]
