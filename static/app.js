@@ -104,16 +104,19 @@
   });
   htmx.onLoad(syncBulkDelete);
 
-  // htmx keeps a page's markup for Back; typed values are not markup, so write them in first.
-  document.body.addEventListener("htmx:beforeHistorySave", function () {
-    document.querySelectorAll("input[type=search], input[type=text], select").forEach(function (el) {
-      if (el.tagName === "SELECT") {
-        Array.prototype.forEach.call(el.options, function (o) { o.toggleAttribute("selected", o.selected); });
-      } else {
-        el.setAttribute("value", el.value);
-      }
+  // Back restores a saved copy of the page (htmx) or the page itself (the browser's cache), either of
+  // which may hold the filters of another moment: a form marked data-follows-url takes them from the URL.
+  function filtersFromUrl() {
+    var query = new URLSearchParams(location.search);
+    document.querySelectorAll("form[data-follows-url]").forEach(function (form) {
+      form.querySelectorAll("input[name], select[name]").forEach(function (el) {
+        if (el.type === "hidden" || el.type === "checkbox") return;
+        el.value = query.get(el.name) || "";
+      });
     });
-  });
+  }
+  document.body.addEventListener("htmx:historyRestore", filtersFromUrl);
+  window.addEventListener("pageshow", filtersFromUrl);
 
   // Streaming sub-actions (e.g. Bedrock invokeStream): POST with fetch and show text as it arrives.
   document.body.addEventListener("htmx:confirm", function (e) {
