@@ -89,6 +89,9 @@ class ConnectorType:
     id: ClassVar[str]
     name: ClassVar[str]
     description: ClassVar[str]
+    # The icon's file under static/icons/types/ without ".svg"; None means the type's slug
+    # (`.server-log` -> `server_log`), and a type with no file of its own gets the generic glyph.
+    icon: ClassVar[str | None] = None
     config: ClassVar[type[Schema]] = EmptySchema
     secrets: ClassVar[type[Schema]] = EmptySchema
     params: ClassVar[type[Schema]] = EmptySchema  # classic types; sub-action types declare per handler
