@@ -110,6 +110,38 @@ def register(app: Flask) -> None:
         for user in accounts.list_users():
             click.echo(f"{user.username}\t{user.role}")
 
+    keys = AppGroup("keys", help="API keys for scripts (shown once when created; only a hash is kept).")
+    app.cli.add_command(keys)
+
+    @keys.command("create")
+    @click.argument("name")
+    @click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True)
+    def keys_create(name: str, role: str) -> None:
+        """Create a key and print its Authorization header value (once)."""
+        try:
+            new = accounts.create_api_key(name, role, None)
+        except accounts.AccountError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"ApiKey {new.encoded}")
+        click.echo(f'Created {role} key "{new.key.name}" (id {new.key.id}); it is not shown again.', err=True)
+
+    @keys.command("list")
+    def keys_list() -> None:
+        """List keys: id, name, role, created, last used, revoked."""
+        for key in accounts.list_api_keys():
+            used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never"
+            state = "revoked" if key.revoked_at else "active"
+            click.echo(f"{key.id}\t{key.name}\t{key.role}\t{key.created_at:%Y-%m-%d}\t{used}\t{state}")
+
+    @keys.command("revoke")
+    @click.argument("key_id")
+    def keys_revoke(key_id: str) -> None:
+        """Revoke a key by its id; scripts using it are refused from then on."""
+        key = accounts.revoke_api_key(key_id)
+        if key is None:
+            raise click.ClickException(f'no API key "{key_id}"')
+        click.echo(f'Revoked "{key.name}".')
+
     secrets = AppGroup("secrets", help="Manage stored secrets.")
     app.cli.add_command(secrets)
 

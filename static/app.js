@@ -85,6 +85,22 @@
     run.click();
   });
 
+  // Copy buttons (a new API key) and read-only fields that select themselves when focused.
+  document.addEventListener("click", function (e) {
+    var button = e.target.closest("[data-copy]");
+    if (!button) return;
+    var source = document.querySelector(button.dataset.copy);
+    source.select();
+    navigator.clipboard.writeText(source.value).then(function () {
+      button.textContent = "Copied";
+    }, function () {
+      toast("The browser refused to copy; the text is selected, press Ctrl+C.", "warning");
+    });
+  });
+  document.addEventListener("focusin", function (e) {
+    if (e.target.matches("[data-select-on-focus]")) e.target.select();
+  });
+
   document.addEventListener("input", applyShowWhen);
   document.addEventListener("change", applyShowWhen);
   htmx.onLoad(applyShowWhen);

@@ -416,16 +416,19 @@ def test_a_viewer_can_view_test_and_read_the_event_log(app, web, viewer):
 
 
 def test_an_admin_creates_a_key_that_is_shown_once_and_stored_hashed(app, web, tmp_path):
-    response = web.post("/settings/api-keys", data={"csrf_token": web.token(), "name": "ci pipeline", "role": "viewer"})
-    assert response.status_code == 201
+    created = web.post("/settings/api-keys", data={"csrf_token": web.token(), "name": "ci pipeline", "role": "viewer"})
+    assert created.status_code == 303 and created.headers["Location"] == "/settings/api-keys"  # POST-redirect-GET
+    assert "ApiKey" not in created.get_data(as_text=True)
+    response = web.get("/settings/api-keys")
     assert response.headers["Cache-Control"] == "no-store"
     page = response.get_data(as_text=True)
     assert "copy it now, it is not shown again" in page
     encoded = KEY_RE.search(page).group(1)
     secret = base64.b64decode(encoded).decode().partition(":")[2]
 
-    listing = web.get("/settings/api-keys").get_data(as_text=True)
+    listing = web.get("/settings/api-keys").get_data(as_text=True)  # a reload: the list, not the key
     assert "ci pipeline" in listing and encoded not in listing and secret not in listing
+    assert listing.count("data-key-id=") == 1  # and no second key
     raw = db_bytes(tmp_path)
     assert encoded.encode() not in raw and secret.encode() not in raw
 
@@ -437,7 +440,8 @@ def test_an_admin_creates_a_key_that_is_shown_once_and_stored_hashed(app, web, t
 
 
 def test_a_revoked_key_is_refused_with_a_401(app, web):
-    page = web.post("/settings/api-keys", data={"csrf_token": web.token(), "name": "deploy", "role": "admin"})
+    page = web.post("/settings/api-keys", data={"csrf_token": web.token(), "name": "deploy", "role": "admin"},
+                    follow_redirects=True)
     encoded = KEY_RE.search(page.get_data(as_text=True)).group(1)
     key_id = base64.b64decode(encoded).decode().partition(":")[0]
     api = Api(app.test_client(), "ApiKey " + encoded)
@@ -463,9 +467,28 @@ def test_the_key_form_names_what_is_wrong(web):
 
 def test_key_runs_are_logged_under_the_keys_name(app, web):
     cid = create_via_form(web, ".server-log", {"name": "ops log"})
-    page = web.post("/settings/api-keys", data={"csrf_token": web.token(), "name": "nightly", "role": "viewer"})
+    page = web.post("/settings/api-keys", data={"csrf_token": web.token(), "name": "nightly", "role": "viewer"},
+                    follow_redirects=True)
     api = Api(app.test_client(), "ApiKey " + KEY_RE.search(page.get_data(as_text=True)).group(1))
     assert api.execute(cid, {"message": "hi"}).get_json()["status"] == "ok"
     assert "api key nightly" in web.get("/events").get_data(as_text=True)
     assert "never" not in web.get("/settings/api-keys").get_data(as_text=True).split("nightly")[1].split("</tr>")[0]
 
+
+
+def test_keys_are_provisioned_listed_and_revoked_from_the_command_line(app, runner):
+    created = runner.invoke(args=["keys", "create", "deploy bot", "--role", "admin"])
+    assert created.exit_code == 0, created.output
+    header = created.stdout.strip()
+    assert header.startswith("ApiKey ") and "not shown again" in created.stderr
+    api = Api(app.test_client(), header)
+    assert api.created({"name": "log", "connector_type_id": ".server-log"})["name"] == "log"  # an admin key
+
+    key_id = base64.b64decode(header.removeprefix("ApiKey ")).decode().partition(":")[0]
+    listed = runner.invoke(args=["keys", "list"])
+    assert f"{key_id}\tdeploy bot\tadmin\t" in listed.output and "\tactive" in listed.output
+    assert header.removeprefix("ApiKey ") not in listed.output
+
+    assert runner.invoke(args=["keys", "revoke", key_id]).exit_code == 0
+    assert api.get("/api/actions/connectors").status_code == 401
+    assert runner.invoke(args=["keys", "revoke", "nope"]).exit_code == 1

@@ -738,3 +738,24 @@ def test_back_after_searching_shows_the_search_and_filter_used(page: Page, live:
     expect(search).to_have_value("history")
     expect(type_filter).to_have_value(".webhook")
     assert row_names(page) == ["History hook"]
+
+
+def test_a_new_api_key_is_shown_once_with_a_copy_button_and_a_reload_makes_no_second_key(page: Page, live: LiveServer):
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live.url)
+    page.goto(live.url + "/settings/api-keys")
+    page.get_by_label("Name").fill("browser key")
+    page.get_by_role("button", name="Create key").click()
+
+    header = page.get_by_label("Authorization header")
+    expect(header).to_have_value(re.compile(r"^ApiKey [A-Za-z0-9+/=]+$"))
+    value = header.input_value()
+    page.get_by_role("button", name="Copy").click()
+    expect(page.get_by_role("button", name="Copied")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == value
+    assert page.request.get(live.url + "/api/actions/connectors",
+                            headers={"Authorization": value}).status == 200  # the key works
+
+    page.reload()
+    expect(header).to_have_count(0)  # shown once
+    expect(page.locator("tr[data-key-id]")).to_have_count(1)  # and the reload made no second key
+    assert value.removeprefix("ApiKey ") not in page.content()

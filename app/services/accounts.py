@@ -17,8 +17,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from app.crypto import SecretsUnreadable
 from app.db import db
 from app.models import ROLES, ApiKey, SignInThrottle, User, utcnow
+from app.services import keyring
 
 PASSWORD_MIN = 8
 USERNAME_MAX = 150
@@ -199,6 +201,30 @@ def create_api_key(name: str, role: str, created_by: int | None) -> NewApiKey:
     db.session.add(key)
     db.session.commit()
     return NewApiKey(key, secret)
+
+
+# A new key travels from the POST to the page that shows it (POST-redirect-GET) encrypted in the
+# session cookie, for a few minutes and one showing: it is never stored on the server.
+SHOW_ONCE_OWNER = "api-key-shown-once"
+SHOW_ONCE_SECONDS = 300
+
+
+def seal_for_showing(new: NewApiKey) -> str:
+    return keyring().encrypt(SHOW_ONCE_OWNER, {"id": new.key.id, "secret": new.secret})
+
+
+def open_for_showing(sealed: str | None) -> NewApiKey | None:
+    """The new key sealed by `seal_for_showing`, or None when absent, expired, tampered with or revoked."""
+    if not sealed:
+        return None
+    try:
+        opened = keyring().decrypt(SHOW_ONCE_OWNER, sealed, ttl=SHOW_ONCE_SECONDS)
+    except SecretsUnreadable:
+        return None
+    key = db.session.get(ApiKey, opened.get("id"))
+    if key is None or key.revoked_at is not None or not hmac.compare_digest(key.key_hash, _digest(opened["secret"])):
+        return None
+    return NewApiKey(key, opened["secret"])
 
 
 def list_api_keys() -> list[ApiKey]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, make_response, render_template, request, url_for
+from flask import Blueprint, flash, make_response, render_template, request, session, url_for
 
 from app.models import ROLES
 from app.services import accounts
@@ -13,15 +13,19 @@ bp = Blueprint("api_keys", __name__, url_prefix="/settings/api-keys")
 
 
 def _page(status: int = 200, **context):
-    return make_response(
+    response = make_response(
         render_template("api_keys/index.html", keys=accounts.list_api_keys(), roles=ROLES, **context), status
     )
+    response.headers["Cache-Control"] = "no-store"  # the page may hold a new key
+    return response
 
 
 @bp.get("")
 @admin_required
 def index():
-    return _page()
+    # Shown once: popped from the session, so a reload shows the list without it.
+    new = accounts.open_for_showing(session.pop("new_api_key", None))
+    return _page(new=new, base_url=request.host_url.rstrip("/"))
 
 
 @bp.post("")
@@ -32,10 +36,9 @@ def create():
         new = accounts.create_api_key(name, role, principal().user_id)
     except accounts.AccountError as exc:
         return _page(422, error=str(exc), name=name, role=role)
-    # Shown once: only a hash is stored, so this page is the only place the key ever appears.
-    response = _page(201, new=new, base_url=request.host_url.rstrip("/"))
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    # Only a hash is stored; the key itself reaches the next page once (POST-redirect-GET).
+    session["new_api_key"] = accounts.seal_for_showing(new)
+    return htmx.redirect(url_for("api_keys.index"))
 
 
 @bp.post("/<key_id>/revoke")
