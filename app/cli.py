@@ -2,16 +2,45 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from flask_migrate import upgrade
+from sqlalchemy import inspect
 
 from app import settings
 from app.db import db
 from app.models import ROLES
-from app.services import accounts, preconfigured, transfer
+from app.services import accounts, keyring, preconfigured, transfer
 from app.services import connectors as store
+
+
+def not_initialised() -> str | None:
+    """Why this instance has no usable database yet, or None. Checked without creating anything."""
+    url = db.engine.url
+    missing_file = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
+        and not Path(url.database).exists()
+    if missing_file or not inspect(db.engine).has_table("alembic_version"):
+        return (
+            f"No Switchboard database at {url.render_as_string(hide_password=True)} "
+            f"(instance folder {current_app.instance_path}). Run `flask --app wsgi init` there first, "
+            "or set SWITCHBOARD_INSTANCE_PATH (and SWITCHBOARD_DATABASE_URL) as the server has them."
+        )
+    return None
+
+
+@with_appcontext
+def _require_initialised() -> None:
+    reason = not_initialised()
+    if reason:
+        raise click.ClickException(reason)
+
+
+def _group(name: str, help: str) -> AppGroup:
+    """A command group that refuses to run against an instance `flask init` has not set up."""
+    return AppGroup(name, help=help, callback=_require_initialised)
 
 
 def register(app: Flask) -> None:
@@ -20,6 +49,7 @@ def register(app: Flask) -> None:
         """Create or upgrade the database, mirror preconfigured connectors, ensure the bootstrap admin."""
         upgrade(directory=current_app.extensions["migrate"].directory)
         click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
+        keyring()  # the encryption key exists from now on (generated, with a warning to back it up, if new)
         preconfigured.sync()
         admin = settings.bootstrap_admin()
         if admin:
@@ -31,7 +61,7 @@ def register(app: Flask) -> None:
                 "or set SWITCHBOARD_ADMIN_USER and SWITCHBOARD_ADMIN_PASSWORD and start again.\n"
             )
 
-    transfer_group = AppGroup("connectors", help="Export and import connectors (NDJSON, without secrets).")
+    transfer_group = _group("connectors", help="Export and import connectors (NDJSON, without secrets).")
     app.cli.add_command(transfer_group)
 
     @transfer_group.command("export")
@@ -65,7 +95,7 @@ def register(app: Flask) -> None:
         if result.errors:
             raise SystemExit(1)
 
-    users = AppGroup("users", help="Manage user accounts.")
+    users = _group("users", help="Manage user accounts.")
     app.cli.add_command(users)
 
     def _user_or_fail(name: str):
@@ -110,7 +140,7 @@ def register(app: Flask) -> None:
         for user in accounts.list_users():
             click.echo(f"{user.username}\t{user.role}")
 
-    keys = AppGroup("keys", help="API keys for scripts (shown once when created; only a hash is kept).")
+    keys = _group("keys", help="API keys for scripts (shown once when created; only a hash is kept).")
     app.cli.add_command(keys)
 
     @keys.command("create")
@@ -142,7 +172,7 @@ def register(app: Flask) -> None:
             raise click.ClickException(f'no API key "{key_id}"')
         click.echo(f'Revoked "{key.name}".')
 
-    secrets = AppGroup("secrets", help="Manage stored secrets.")
+    secrets = _group("secrets", help="Manage stored secrets.")
     app.cli.add_command(secrets)
 
     @secrets.command("rotate")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from flask import Flask, current_app
@@ -16,15 +17,28 @@ __all__ = ["csrf", "db", "keyring", "login_manager", "migrate", "outbound"]
 
 
 class _KeyringExtension:
-    """The keyring that encrypts stored secrets: keys from the settings, else the instance key file."""
+    """The keyring that encrypts stored secrets: keys from the settings, else the instance key file.
+
+    The key file is made on first use, not at start-up, so a command refused for want of a database
+    (run against the wrong folder) leaves no stray key behind.
+    """
 
     def init_app(self, app: Flask) -> None:
-        keys = load_or_create_keys(app.config["SWITCHBOARD_ENCRYPTION_KEYS"], Path(app.instance_path))
-        app.extensions["switchboard.keyring"] = Keyring(keys)
+        app.extensions["switchboard.keyring"] = None
+        app.extensions["switchboard.keyring.lock"] = threading.Lock()
 
     @staticmethod
     def get() -> Keyring:
-        return current_app.extensions["switchboard.keyring"]
+        ring = current_app.extensions["switchboard.keyring"]
+        if ring is None:
+            with current_app.extensions["switchboard.keyring.lock"]:
+                ring = current_app.extensions["switchboard.keyring"]
+                if ring is None:
+                    keys = load_or_create_keys(
+                        current_app.config["SWITCHBOARD_ENCRYPTION_KEYS"], Path(current_app.instance_path)
+                    )
+                    ring = current_app.extensions["switchboard.keyring"] = Keyring(keys)
+        return ring
 
 
 class _OutboundExtension:

@@ -492,3 +492,18 @@ def test_keys_are_provisioned_listed_and_revoked_from_the_command_line(app, runn
     assert runner.invoke(args=["keys", "revoke", key_id]).exit_code == 0
     assert api.get("/api/actions/connectors").status_code == 401
     assert runner.invoke(args=["keys", "revoke", "nope"]).exit_code == 1
+
+
+def test_cli_commands_refuse_an_instance_that_init_has_not_set_up(tmp_path):
+    from app import create_app
+
+    folder = tmp_path / "not-the-server"
+    app = create_app({"INSTANCE_PATH": str(folder), "SWITCHBOARD_ENCRYPTION_KEYS": [],
+                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'switchboard.db'}"})
+    for args in (["users", "create", "admin", "--role", "admin", "--password", "admin-password-1"],
+                 ["keys", "list"], ["connectors", "export"], ["secrets", "rotate"]):
+        result = app.test_cli_runner().invoke(args=args)
+        assert result.exit_code == 1, (args, result.output)
+        assert f"instance folder {folder}" in result.output and "flask --app wsgi init" in result.output
+        assert "Traceback" not in result.output
+    assert sorted(p.name for p in folder.iterdir()) in ([], ["secret.key"])  # no database, no encryption key

@@ -143,8 +143,11 @@ def test_generated_key_file_is_private(tmp_path, monkeypatch):
     from app import create_app
 
     monkeypatch.delenv("SWITCHBOARD_ENCRYPTION_KEYS", raising=False)
-    create_app({"INSTANCE_PATH": str(tmp_path), "SQLALCHEMY_DATABASE_URI": "sqlite://", "SWITCHBOARD_ENCRYPTION_KEYS": []})
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'sb.db'}",
+                      "SWITCHBOARD_ENCRYPTION_KEYS": []})
     key_file = tmp_path / "encryption.key"
+    assert not key_file.exists()  # made on first use: a command run against the wrong folder leaves none
+    assert app.test_cli_runner().invoke(args=["init"]).exit_code == 0
     assert key_file.exists()
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert Fernet(key_file.read_text().strip().encode())  # a usable key
