@@ -197,11 +197,19 @@ def test_the_credential_fields_follow_the_chosen_authentication(page, live, rece
     user, password, token = page.get_by_label("User"), page.get_by_label("Password"), page.get_by_label("Bearer token")
     authentication = page.get_by_label("Authentication", exact=True)
 
+    # A new form starts without authentication, so a URL alone is valid: no credential fields.
+    switch = page.get_by_role("switch", name="Requires authentication")
+    expect(switch).not_to_be_checked()
+    expect(authentication).to_be_hidden()
+    expect(user).to_be_hidden()
+    switch.check()
     # Authentication on and no type chosen is basic, as in Kibana: user and password, no token.
+    expect(authentication).to_have_value("")
+    expect(page.locator("#config-authType option:checked")).to_have_text("—")
     expect(user).to_be_visible()
     expect(password).to_be_visible()
     expect(token).to_be_hidden()
-    authentication.select_option("webhook-authentication-bearer")
+    authentication.select_option(label="Bearer token")  # people read names, not ids
     expect(token).to_be_visible()
     expect(user).to_be_hidden()
     page.get_by_role("switch", name="Requires authentication").uncheck()
@@ -225,7 +233,8 @@ def test_testing_unsaved_values_applies_the_same_checks_as_saving(page, live, re
     page.goto(live.url + "/connectors/new/.webhook")
     page.get_by_label("Name").fill("No token yet")
     page.get_by_label("URL").fill(hook)
-    page.get_by_label("Authentication", exact=True).select_option("webhook-authentication-bearer")
+    page.get_by_role("switch", name="Requires authentication").check()
+    page.get_by_label("Authentication", exact=True).select_option(label="Bearer token")
     page.get_by_text("Test these settings before saving").click()
     page.get_by_role("button", name="Run test").click()
 
@@ -248,3 +257,15 @@ def test_a_header_row_with_a_value_but_no_name_is_refused_at_the_field(app, web)
     assert "A headers row has a value but no name: name it, or clear the value." in page
     assert 'value="orphan value"' in page or "orphan value" in page  # what was typed is still there
     assert events(app) == [] and not web.get("/connectors").get_data(as_text=True).count("data-connector-id")
+
+
+@drives_browser
+def test_a_url_alone_makes_a_valid_webhook_from_the_new_form(page, live):
+    page.goto(live.url + "/connectors/new/.webhook")
+    page.get_by_label("Name").fill("Just a URL")
+    page.get_by_label("URL").fill("https://hooks.example.com/just-a-url")
+    page.get_by_role("button", name="Create connector").click()
+
+    expect(page).to_have_url(UUID_URL)
+    saved = page.request.get(f"{live.url}/api/actions/connector/{page.url.rsplit('/', 1)[1]}").json()
+    assert saved["config"]["hasAuth"] is False and saved["is_missing_secrets"] is False

@@ -28,6 +28,7 @@ class FormField:
     max_length: int | None = None
     options: str | None = None  # the endpoint a `suggest` widget asks for choices
     show_when: dict[str, list[str]] | None = None  # shown only while these fields hold these values
+    choice_labels: dict[str, str] | None = None  # a select's values as people read them
 
 
 def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
@@ -72,7 +73,9 @@ def form_fields(model: type[BaseModel], *, secret: bool = False) -> list[FormFie
         if secret and widget == "text":
             widget = "password"
         default = None
-        if info.default is not PydanticUndefined:
+        if extra.get("form_default") is not None:
+            default = extra["form_default"]
+        elif info.default is not PydanticUndefined:
             default = info.default
         elif info.default_factory is not None:
             default = info.default_factory()
@@ -90,6 +93,7 @@ def form_fields(model: type[BaseModel], *, secret: bool = False) -> list[FormFie
                 max_length=_max_length(info),
                 options=extra.get("options"),
                 show_when=extra.get("show_when"),
+                choice_labels=extra.get("choice_labels"),
             )
         )
     return fields

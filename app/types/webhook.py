@@ -20,11 +20,13 @@ class WebhookConfig(Schema):
     url: Url = Field(label="URL", placeholder="https://example.com/hook", max_length=2048)
     method: Literal["post", "put", "patch", "get", "delete"] = Field("post", label="Method")
     headers: dict[str, str] | None = Field(None, label="Headers", help="Sent with every request.", widget="kv")
-    hasAuth: bool = Field(True, label="Requires authentication")
+    # Kibana's API default is on; a new form starts off, so a URL alone is a valid connector.
+    hasAuth: bool = Field(True, label="Requires authentication", form_default=False)
     authType: Literal["webhook-authentication-basic", "webhook-authentication-bearer"] | None = Field(
         None,
         label="Authentication",
         show_when={"hasAuth": ["true"]},
+        choice_labels={BASIC: "Basic (user and password)", BEARER: "Bearer token"},
         help="Basic sends user and password; bearer sends the token as Authorization: Bearer.",
     )
 

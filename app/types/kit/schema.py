@@ -31,6 +31,8 @@ def Field(  # noqa: N802 - reads like pydantic's Field, which it wraps
     placeholder: str | None = None,
     options: str | None = None,
     show_when: dict[str, list[str]] | None = None,
+    choice_labels: dict[str, str] | None = None,
+    form_default: Any = None,
     **kwargs: Any,
 ) -> Any:
     """A schema field with what the form needs: label, help text, and an optional widget.
@@ -40,8 +42,11 @@ def Field(  # noqa: N802 - reads like pydantic's Field, which it wraps
     `show_when` shows the field only while other fields hold one of the listed values, e.g.
     `{"eventAction": ["acknowledge", "resolve"]}` (same section) or `{"config.authType": [...]}`;
     a checkbox reads "true" / "false", an empty select "". Several fields must all match.
+    `choice_labels` names a select's values for people; `form_default` is what a new form starts with
+    when it should differ from the API's default (so that the form's defaults are valid on their own).
     """
-    extra = {"widget": widget, "placeholder": placeholder, "options": options, "show_when": show_when}
+    extra = {"widget": widget, "placeholder": placeholder, "options": options, "show_when": show_when,
+             "choice_labels": choice_labels, "form_default": form_default}
     return _Field(
         default,
         title=label,
