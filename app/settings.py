@@ -20,7 +20,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
 # Connector ids chosen by people (API, config file): safe in URLs and file names.
@@ -63,6 +63,38 @@ class OutboundSettings(_Strict):
     proxy: ProxySettings = ProxySettings()
 
 
+# Kibana's xpack.actions.email.services.enabled names; "*" enables all.
+EMAIL_SERVICE_NAMES = ("google-mail", "microsoft-exchange", "microsoft-outlook", "amazon-ses", "elastic-cloud", "other")
+MAX_EMAIL_BODY_LENGTH = 25_000_000  # Kibana's ceiling for email.maximum_body_length
+
+
+class EmailSettings(_Strict):
+    """The email connector's rules (Kibana's xpack.actions.email.* and its Microsoft Graph settings)."""
+
+    # Recipients and senders must be in these domains; None allows any.
+    domain_allowlist: tuple[str, ...] | None = None
+    services_enabled: tuple[Literal["*", *EMAIL_SERVICE_NAMES], ...] = ("*",)
+    # Longer message / messageHTML bodies are trimmed, with a warning paragraph before them.
+    maximum_body_length: int = MAX_EMAIL_BODY_LENGTH
+    # Where `ses` connectors send instead of nodemailer's us-east-1 endpoint; both or neither.
+    ses_host: str | None = None
+    ses_port: int | None = Field(None, ge=1, le=65535)
+    graph_api_url: str = "https://graph.microsoft.com/v1.0"
+    graph_api_scope: str = "https://graph.microsoft.com/.default"
+    exchange_url: str = "https://login.microsoftonline.com"
+
+    @field_validator("maximum_body_length")
+    @classmethod
+    def _clamped(cls, value: int) -> int:
+        return min(max(value, 0), MAX_EMAIL_BODY_LENGTH)  # Kibana clamps rather than refusing
+
+    @model_validator(mode="after")
+    def _ses_pair(self) -> EmailSettings:
+        if (self.ses_host is None) != (self.ses_port is None):
+            raise ValueError("ses_host and ses_port are set together")
+        return self
+
+
 class PreconfiguredConnector(_Strict):
     """A connector declared in the config file (Kibana's xpack.actions.preconfigured)."""
 
@@ -78,6 +110,7 @@ class FileConfig(_Strict):
     # Which connector types may be created and run (Kibana's enabledActionTypes); "*" is all.
     enabled_types: tuple[str, ...] = ("*",)
     preconfigured: dict[str, PreconfiguredConnector] = {}
+    email: EmailSettings = EmailSettings()
 
     @field_validator("preconfigured")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.types.bedrock import Bedrock
 from app.types.d3security import D3Security
+from app.types.email import Email
 from app.types.kit import ConnectorType
 from app.types.server_log import ServerLog
 from app.types.slack import Slack
@@ -14,6 +15,7 @@ from app.types.webhook import Webhook
 TYPES: tuple[ConnectorType, ...] = (
     Bedrock(),
     D3Security(),
+    Email(),
     ServerLog(),
     Slack(),
     Torq(),
