@@ -269,3 +269,13 @@ def test_a_url_alone_makes_a_valid_webhook_from_the_new_form(page, live):
     expect(page).to_have_url(UUID_URL)
     saved = page.request.get(f"{live.url}/api/actions/connector/{page.url.rsplit('/', 1)[1]}").json()
     assert saved["config"]["hasAuth"] is False and saved["is_missing_secrets"] is False
+
+
+def test_the_pane_says_the_result_data_is_the_body_that_was_sent_beside_the_response(web, receiver):
+    cid = create_via_form(web, ".webhook", webhook_fields(receiver.reply("/labelled", body='{"answer": 42}')))
+    page = run_test_pane(web, cid, body='{"question": "six by nine"}')
+
+    data = page.split("<summary>")[1]
+    assert data.startswith("Result data: the request body that was sent")
+    assert '"question": "six by nine"' in data.split("</details>")[0]  # the body sent, under its label
+    assert "Response body" in page and '"answer": 42' in page  # and the service's answer beside it

@@ -43,6 +43,7 @@ class Target:
 class Run:
     result: Result
     duration_ms: float
+    connector_type_id: str
     exchanges: list[dict] = field(default_factory=list)
     streamed_text: str = ""
     event_id: int | None = None
@@ -115,7 +116,7 @@ def stream(target: Target, params: dict, *, source: str, actor: str, lookup: str
     result.service_message = trace.masker(result.service_message) if result.service_message else None
     result.data = trace.masker.deep(result.data)
     duration_ms = (time.perf_counter() - started) * 1000
-    run = Run(result, duration_ms, [e.as_dict() for e in trace.exchanges], "".join(deltas))
+    run = Run(result, duration_ms, target.connector_type_id, [e.as_dict() for e in trace.exchanges], "".join(deltas))
     run.event_id = _record(target, result, trace, duration_ms, source=source, actor=actor)
     yield run
 

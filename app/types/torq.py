@@ -71,6 +71,7 @@ class Torq(ConnectorType):
     }
     test_params = {"body": TEST_BODY}
     config_error_prefix = "error configuring send to Torq action"
+    data_label = "Result data: the body that was sent (as Kibana's API answers); Torq's answer is below"
     minimum_license_required = "gold"
     supported_feature_ids = ("alerting", "uptime", "siem", "workflows")
 

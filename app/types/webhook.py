@@ -70,6 +70,7 @@ class Webhook(ConnectorType):
     }
     test_params = {"body": '{"text": "Test message from Switchboard"}'}
     config_error_prefix = "error validation webhook action config"
+    data_label = "Result data: the request body that was sent (as Kibana's API answers); the response is below"
     minimum_license_required = "gold"
     supported_feature_ids = ("alerting", "uptime", "siem")
 

@@ -101,6 +101,8 @@ class ConnectorType:
     test_params: ClassVar[dict[str, Any]] = {}
     # The message that prefixes a URL field's allowed-hosts error (Kibana's wording differs by type).
     config_error_prefix: ClassVar[str] = "error validating action type config"
+    # What a run's `data` is, in the test pane's words (Kibana's API answers a webhook's body there).
+    data_label: ClassVar[str] = "Result data"
     read_timeout: ClassVar[float | None] = None
     minimum_license_required: ClassVar[str] = "basic"
     supported_feature_ids: ClassVar[tuple[str, ...]] = ("alerting",)
