@@ -45,7 +45,12 @@ class Event(db.Model):
     """One execution of a connector (Kibana's event log `execute` document, flattened)."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_connector_id_id", "connector_id", "id"),)
+    __table_args__ = (
+        Index("ix_events_connector_id_id", "connector_id", "id"),
+        # The event log's filters (newest first within each): by connector type, by source.
+        Index("ix_events_connector_type_id_id", "connector_type_id", "id"),
+        Index("ix_events_source_id", "source", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     connector_id: Mapped[str] = mapped_column(String(255))
