@@ -8,6 +8,7 @@ from app.types.email import Email
 from app.types.kit import ConnectorType
 from app.types.server_log import ServerLog
 from app.types.slack import Slack
+from app.types.slack_api import SlackApi
 from app.types.torq import Torq
 from app.types.webhook import Webhook
 
@@ -18,6 +19,7 @@ TYPES: tuple[ConnectorType, ...] = (
     Email(),
     ServerLog(),
     Slack(),
+    SlackApi(),
     Torq(),
     Webhook(),
 )
