@@ -9,6 +9,7 @@ from app.types.kit import ConnectorType
 from app.types.server_log import ServerLog
 from app.types.slack import Slack
 from app.types.slack_api import SlackApi
+from app.types.teams import Teams
 from app.types.torq import Torq
 from app.types.webhook import Webhook
 
@@ -20,6 +21,7 @@ TYPES: tuple[ConnectorType, ...] = (
     ServerLog(),
     Slack(),
     SlackApi(),
+    Teams(),
     Torq(),
     Webhook(),
 )
