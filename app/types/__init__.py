@@ -6,6 +6,7 @@ from app.types.bedrock import Bedrock
 from app.types.d3security import D3Security
 from app.types.email import Email
 from app.types.kit import ConnectorType
+from app.types.pagerduty import PagerDuty
 from app.types.server_log import ServerLog
 from app.types.slack import Slack
 from app.types.slack_api import SlackApi
@@ -18,6 +19,7 @@ TYPES: tuple[ConnectorType, ...] = (
     Bedrock(),
     D3Security(),
     Email(),
+    PagerDuty(),
     ServerLog(),
     Slack(),
     SlackApi(),
