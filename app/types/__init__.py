@@ -6,6 +6,7 @@ from app.types.bedrock import Bedrock
 from app.types.d3security import D3Security
 from app.types.email import Email
 from app.types.kit import ConnectorType
+from app.types.opsgenie import Opsgenie
 from app.types.pagerduty import PagerDuty
 from app.types.server_log import ServerLog
 from app.types.slack import Slack
@@ -19,6 +20,7 @@ TYPES: tuple[ConnectorType, ...] = (
     Bedrock(),
     D3Security(),
     Email(),
+    Opsgenie(),
     PagerDuty(),
     ServerLog(),
     Slack(),
