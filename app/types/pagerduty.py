@@ -29,7 +29,7 @@ DATE_FALLBACKS = (
     "%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y", "%B %d, %Y %H:%M:%S", "%b %d, %Y %H:%M:%S",
 )
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-INTEGER = re.compile(r"^-?(0|[1-9][0-9]*)$")  # what JSON.stringify(parseInt(s)) gives back unchanged
+INTEGER = re.compile(r"^(0|-?[1-9][0-9]*)$")  # what JSON.stringify(parseInt(s)) gives back unchanged
 EXAMPLE_KEY = "e93facc04764012d7bfb002500d5d1a6"
 
 
@@ -178,9 +178,9 @@ def event_body(connector_id: str, params: PagerDutyParams) -> dict[str, Any]:
 def pagerduty_says(response: OutboundResponse) -> str:
     """PagerDuty's own explanation beside the status: its message and the errors it lists."""
     answer = http.json_or_none(response)
-    text = http.service_text(response)
-    if isinstance(answer, dict) and isinstance(answer.get("errors"), list) and answer["errors"]:
-        text = f"{text}: {'; '.join(str(e) for e in answer['errors'])}" if text else "; ".join(map(str, answer["errors"]))
+    listed = answer.get("errors") if isinstance(answer, dict) else None
+    parts = [http.service_text(response), *(map(str, listed) if isinstance(listed, list) else ())]
+    text = ": ".join(filter(None, [parts[0], "; ".join(parts[1:])]))
     return f"[{response.status_code}] {response.reason}" + (f": {text}" if text else "")
 
 
