@@ -167,6 +167,49 @@ def test_an_empty_channel_id_is_refused_without_asking_slack(app, slack, params)
     assert slack.received == []
 
 
+# ---- reading: Kibana's newest sub-actions -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sub_action", "params", "path", "query", "answered"),
+    [
+        ("getConversationsList", {}, "/api/conversations.list", {"exclude_archived": ["true"], "limit": ["200"]},
+         "channels"),
+        ("getConversationsList", {"types": "private_channel", "cursor": "dXNlcjpVMEc5V0ZYTlo=",
+                                  "excludeArchived": False, "limit": 5},
+         "/api/conversations.list", {"types": ["private_channel"], "cursor": ["dXNlcjpVMEc5V0ZYTlo="], "limit": ["5"]},
+         "channels"),
+        ("getConversationsHistory", {"channel": GENERAL[0], "oldest": 1700000000},
+         "/api/conversations.history", {"channel": [GENERAL[0]], "oldest": ["1700000000"], "limit": ["100"]},
+         "messages"),
+        ("getConversationsReplies", {"channel": GENERAL[0], "ts": TS},
+         "/api/conversations.replies", {"channel": [GENERAL[0]], "ts": [TS]}, "messages"),
+        ("getUsersList", {"limit": 50}, "/api/users.list", {"limit": ["50"]}, "members"),
+    ],
+)
+def test_reads_ask_slack_with_kibanas_query(app, slack, sub_action, params, path, query, answered):
+    _, result = run_api(app, slack.api_url, sub_action, **params)
+
+    got = slack.received[-1]
+    assert (got.method, got.path, got.args, got.body) == ("GET", path, query, b"")
+    assert got.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert result["status"] == "ok" and result["data"][answered]
+
+
+def test_a_read_slack_refuses_is_an_error_with_its_code(app, slack):
+    _, result = run_api(app, slack.api_url, "getConversationsHistory", channel=NOT_JOINED[0])
+
+    assert (result["status"], result["message"], result["service_message"]) == (
+        "error", ERROR_POSTING, "not_in_channel")
+
+
+def test_read_limits_are_kibanas(app, slack):
+    _, result = run_api(app, slack.api_url, "getUsersList", limit=1001)
+
+    assert result["message"].startswith("error validating action params: [limit]: ")
+    assert slack.received == []
+
+
 # ---- allowed channels --------------------------------------------------------------------------------------
 
 ALLOWED = [{"id": GENERAL[0], "name": "#general"}, {"name": "alerts"}]
@@ -252,12 +295,10 @@ def test_ok_false_on_http_200_is_an_error_with_slacks_code(app, slack, params, t
     assert (event.status, event.http_status) == ("error", 200)
 
 
-def test_a_missing_token_is_slacks_not_authed(app, slack):
-    slack.token = ""  # a token Slack reads as none at all: only the scripted answer can show it
-    slack.answer_next(200, {"ok": False, "error": "not_authed"})
+def test_a_blank_token_is_slacks_not_authed(app, slack):
+    _, result = run_api(app, slack.api_url, token="   ", text="hi", channelNames=["#general"])
 
-    _, result = run_api(app, slack.api_url, text="hi", channelNames=["#general"])
-
+    assert slack.received[-1].headers["Authorization"].strip() == "Bearer"
     assert (result["message"], result["service_message"]) == (ERROR_POSTING, "not_authed")
 
 

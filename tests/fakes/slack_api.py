@@ -1,4 +1,5 @@
-"""A fake Slack Web API (slack.com/api/): `POST /api/chat.postMessage` and `GET /api/conversations.info`.
+"""A fake Slack Web API (slack.com/api/): `POST /api/chat.postMessage`, `GET /api/conversations.info`, and the
+reads `conversations.list`, `conversations.history`, `conversations.replies` and `users.list`.
 
 Like Slack, it answers almost every failure with HTTP 200 and `{"ok": false, "error": "<code>"}`: no token is
 `not_authed`, a wrong one `invalid_auth`, an unknown channel `channel_not_found`, a channel the bot has not
@@ -93,7 +94,11 @@ class FakeSlack(FakeService):
         return None
 
     def answer(self, request: Request) -> Response:
-        methods = {"/api/chat.postMessage": self.post_message, "/api/conversations.info": self.conversations_info}
+        methods = {
+            "/api/chat.postMessage": self.post_message, "/api/conversations.info": self.conversations_info,
+            "/api/conversations.list": self.conversations_list, "/api/conversations.history": self.history,
+            "/api/conversations.replies": self.history, "/api/users.list": self.users_list,
+        }
         if request.path not in methods:
             return slack_error("unknown_method", 404)
         auth = request.headers.get("Authorization", "")
@@ -109,6 +114,29 @@ class FakeSlack(FakeService):
             return slack_error("channel_not_found")
         cid, name, member = found
         return json_response(200, {"ok": True, "channel": conversation(cid, name, member=member)})
+
+    def conversations_list(self, request: Request) -> Response:
+        channels = [conversation(cid, name, member=member) for cid, (name, member) in self.channels.items()]
+        return json_response(200, {"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}})
+
+    def history(self, request: Request) -> Response:
+        """conversations.history and conversations.replies: the one message the fake knows."""
+        found = self._channel(request.args.get("channel", ""))
+        if found is None:
+            return slack_error("channel_not_found")
+        if not found[2]:
+            return slack_error("not_in_channel")
+        if request.path.endswith(".replies") and request.args.get("ts") != TS:
+            return slack_error("thread_not_found")
+        message = {"type": "message", "user": "U012AB3CDE", "text": "Disk almost full", "ts": TS}
+        return json_response(200, {"ok": True, "messages": [message], "has_more": False,
+                                   "response_metadata": {"next_cursor": ""}})
+
+    def users_list(self, request: Request) -> Response:
+        members = [{"id": "U012AB3CDE", "team_id": "T012AB3C4", "name": "spengler", "deleted": False,
+                    "real_name": "Egon Spengler", "is_bot": False, "profile": {"display_name": "spengler"}}]
+        return json_response(200, {"ok": True, "members": members, "cache_ts": 1498777272,
+                                   "response_metadata": {"next_cursor": ""}})
 
     def post_message(self, request: Request) -> Response:
         if "application/json" not in (request.content_type or ""):

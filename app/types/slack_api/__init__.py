@@ -17,6 +17,10 @@ from app.types.kit import ConnectorType, Context, OutboundError, OutboundRespons
 from app.types.slack_api.schemas import (
     SLACK_URL,
     AllowedChannel,
+    GetConversationsHistoryParams,
+    GetConversationsListParams,
+    GetConversationsRepliesParams,
+    GetUsersListParams,
     PostBlockkitParams,
     PostMessageParams,
     SlackApiConfig,
@@ -86,6 +90,11 @@ def channel_to_use(params: PostMessageParams | PostBlockkitParams, allowed: list
             raise ValueError(NOT_ALLOWED)
         return ids[0]
     return legacy[0]
+
+
+def _query(**values: Any) -> str:
+    """Kibana's URLSearchParams: absent and empty values are left out, in the order given."""
+    return urlencode({k: v for k, v in values.items() if v not in (None, "")})
 
 
 def _detail(response: OutboundResponse) -> str:
@@ -183,6 +192,41 @@ class SlackApi(ConnectorType):
             return Result.error(ERROR_POSTING, str(exc))
         blocks = json.loads(ctx.params.text)["blocks"]  # the params schema checked it is there
         return self._call(ctx, "POST", "chat.postMessage", {"channel": channel, "blocks": blocks})
+
+    # ------------------------------------------------------------- reading (Kibana's newest schema)
+
+    @sub_action(
+        "getConversationsList", GetConversationsListParams, "List the workspace's conversations.", example={}
+    )
+    def get_conversations_list(self, ctx: Context[SlackApiConfig, SlackApiSecrets, GetConversationsListParams]) -> Result:
+        p = ctx.params
+        query = _query(types=p.types, cursor=p.cursor, exclude_archived="true" if p.excludeArchived is not False else None,
+                       limit=p.limit or 200)
+        return self._call(ctx, "GET", f"conversations.list?{query}")
+
+    @sub_action(
+        "getConversationsHistory", GetConversationsHistoryParams, "Read a conversation's messages.",
+        example={"channel": "C0123456789", "limit": 20},
+    )
+    def get_conversations_history(
+        self, ctx: Context[SlackApiConfig, SlackApiSecrets, GetConversationsHistoryParams]
+    ) -> Result:
+        p = ctx.params
+        query = _query(channel=p.channel, oldest=p.oldest, cursor=p.cursor, limit=p.limit or 100)
+        return self._call(ctx, "GET", f"conversations.history?{query}")
+
+    @sub_action(
+        "getConversationsReplies", GetConversationsRepliesParams, "Read a thread's replies.",
+        example={"channel": "C0123456789", "ts": "1503435956.000247"},
+    )
+    def get_conversations_replies(
+        self, ctx: Context[SlackApiConfig, SlackApiSecrets, GetConversationsRepliesParams]
+    ) -> Result:
+        return self._call(ctx, "GET", f"conversations.replies?{_query(channel=ctx.params.channel, ts=ctx.params.ts)}")
+
+    @sub_action("getUsersList", GetUsersListParams, "List the workspace's users.", example={})
+    def get_users_list(self, ctx: Context[SlackApiConfig, SlackApiSecrets, GetUsersListParams]) -> Result:
+        return self._call(ctx, "GET", f"users.list?{_query(cursor=ctx.params.cursor, limit=ctx.params.limit or 200)}")
 
     # ------------------------------------------------------------- the Web API call
 

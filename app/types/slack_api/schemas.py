@@ -90,3 +90,32 @@ class PostBlockkitParams(_Channels):
     text: Annotated[str, AfterValidator(blockkit_text)] = Field(
         label="Block Kit body", widget="jsontext", help='A JSON object with a "blocks" list.'
     )
+
+
+# The read sub-actions of Kibana's newest schema (conversations and users, for workflows and AI tools).
+
+
+class GetConversationsListParams(Schema):
+    types: str | None = Field(None, label="Types", help="Comma-separated, e.g. public_channel,private_channel.")
+    cursor: str | None = Field(None, label="Cursor")
+    excludeArchived: bool | None = Field(
+        None, label="Exclude archived", help="Leave archived channels out; absent means yes."
+    )
+    limit: int | None = Field(None, label="Limit", ge=1, le=1000)
+
+
+class GetConversationsHistoryParams(Schema):
+    channel: str = Field(label="Channel ID", min_length=1)
+    oldest: int | float | None = Field(None, label="Oldest", help="A Unix time in seconds.")
+    cursor: str | None = Field(None, label="Cursor")
+    limit: int | None = Field(None, label="Limit", ge=1, le=1000)
+
+
+class GetConversationsRepliesParams(Schema):
+    channel: str = Field(label="Channel ID", min_length=1)
+    ts: str = Field(label="Thread timestamp", min_length=1)
+
+
+class GetUsersListParams(Schema):
+    cursor: str | None = Field(None, label="Cursor")
+    limit: int | None = Field(None, label="Limit", ge=1, le=1000)
