@@ -32,6 +32,7 @@ STORY_FIELD = "tines.storyId"
 # The test pane's field for the `webhook` param (params.html: prefix `params.sub`, id with dots as dashes).
 WEBHOOK_NAME = "params.sub.webhook"
 WEBHOOK_ID = "params-sub-webhook"
+WEBHOOK_HELP_ID = f"{WEBHOOK_ID}-help"  # the field's help, drawn by the field macro outside the swapped select
 
 
 def webhook_choice(value: Any) -> tuple[str, str] | None:
@@ -102,8 +103,9 @@ def stories():
 def webhooks():
     """The webhook select for the picked story: its webhook actions, the param's JSON as each value."""
     story = request.form.get(STORY_FIELD, "").strip()
-    context = {"fid": WEBHOOK_ID, "name": WEBHOOK_NAME, "choices": [], "selected": None, "failure": None,
-               "incomplete": False, "limit": API_MAX_RESULTS, "story_picked": bool(story)}
+    context = {"fid": WEBHOOK_ID, "name": WEBHOOK_NAME, "described": WEBHOOK_HELP_ID, "choices": [],
+               "selected": None, "failure": None, "incomplete": False, "limit": API_MAX_RESULTS,
+               "story_picked": bool(story)}
     if story.isdigit():
         run = _run("webhooks", {"storyId": int(story)})
         context["failure"] = _failure(run)
