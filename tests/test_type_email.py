@@ -5,10 +5,14 @@ validation texts, `[email]`'s rules, and the password and client secret kept out
 from __future__ import annotations
 
 import html
+import json
 import logging
 import socket
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
+from playwright.sync_api import expect
 
 from app.outbound import Trace
 from app.outbound.smtp import SmtpError, send_mail
@@ -17,9 +21,12 @@ from app.types import get_type
 from app.types.email import smtp_endpoint
 from app.types.email.message import mime_message
 from tests.api_client import Api
+from tests.browser import UUID_URL, drives_browser
 from tests.conftest import Browserish, make_app
+from tests.fakes.graph import FakeGraph
+from tests.fakes.oauth import OAuthServer
 from tests.fakes.smtp import BAD_LOGIN, FakeSMTP
-from tests.helpers import connectors, create_via_form, events
+from tests.helpers import assert_secret_kept_out, connectors, create_via_form, events
 
 EMAIL = get_type(".email")
 SENDER = "alerts@example.com"
@@ -358,3 +365,322 @@ def test_the_email_section_is_read_from_the_config_file(tmp_path):
     assert (email.domain_allowlist, email.services_enabled) == (("example.com",), ("other",))
     assert email.maximum_body_length == 25_000_000  # clamped to Kibana's ceiling
     assert email.graph_api_url == "http://127.0.0.1:9/v1.0"
+
+
+# ---- validation, in Kibana's words ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fields", "key", "message"), [
+    ({"config.host": "", "config.port": ""}, "config.host", f"{CONFIG_ERROR}: [host]/[port] is required"),
+    ({"config.port": ""}, "config.port", f"{CONFIG_ERROR}: [port] is required"),
+    ({"config.host": ""}, "config.host", f"{CONFIG_ERROR}: [host] is required"),
+    ({"config.hasAuth": ["false", "true"], "secrets.password": PASSWORD}, "secrets.user", "[user] is required"),
+    ({"config.hasAuth": ["false", "true"], "secrets.user": USER}, "secrets.password", "[password] is required"),
+    ({"config.port": "70000"}, "config.port", "Must be at most 65535."),
+])
+def test_the_form_refuses_incomplete_smtp_settings(app, web, fields, key, message):
+    response = web.post("/connectors/new/.email", data={**smtp_fields(2525), **fields})
+
+    assert response.status_code == 422
+    assert message in html.unescape(response.get_data(as_text=True))
+    assert connectors(app) == []
+
+
+def test_an_unknown_service_is_not_valid(app):
+    body = {"name": "x", "connector_type_id": ".email", "config": {"from": SENDER, "service": "sendgrid"}, "secrets": {}}
+
+    response = Api.with_key(app).create(body)
+
+    assert response.status_code == 400
+    assert f"{CONFIG_ERROR}: [service] value 'sendgrid' is not valid" in response.get_json()["message"]
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"to": [], "cc": [], "bcc": []}, "At least one entry in [to], [cc], or [bcc] is required"),
+    ({"to": ["  ", ""], "cc": [" "]}, "At least one entry in [to], [cc], or [bcc] is required"),
+    ({"messageHTML": "<p>hi</p>"}, "HTML email can only be sent when the connector is configured to allow HTML"),
+])
+def test_params_that_cannot_make_a_mail_are_refused_before_sending(app, smtp, params, message):
+    api = Api.with_key(app)
+    cid = api.created(smtp_connector(smtp.port))["id"]
+
+    result = api.execute(cid, {**EMAIL.test_params, **params}).get_json()
+
+    assert (result["status"], result["message"]) == ("error", message)
+    assert smtp.received == []
+
+
+def test_too_many_recipients_are_refused(app, smtp):
+    api = Api.with_key(app)
+    cid = api.created(smtp_connector(smtp.port))["id"]
+
+    result = api.execute(cid, {**EMAIL.test_params, "to": [f"u{i}@example.com" for i in range(101)]}).get_json()
+
+    assert result["message"].startswith("error validating action params: [to]: ")
+    assert "at most 100 items" in result["message"]
+
+
+def test_a_connector_that_allows_html_sends_the_given_html(app, smtp):
+    api = Api.with_key(app)
+    body = smtp_connector(smtp.port)
+    cid = api.created({**body, "config": {**body["config"], "allowHtml": True}})["id"]
+
+    api.execute(cid, {**EMAIL.test_params, "message": "plain words", "messageHTML": "<h1>Hi</h1>"})
+
+    assert smtp.received[-1].part("text/html").strip() == "<h1>Hi</h1>"
+    assert smtp.received[-1].part("text/plain").strip() == "plain words"
+
+
+def test_email_is_listed_among_the_connector_types(app):
+    types = {t["id"]: t for t in Api.with_key(app).get("/api/actions/connector_types").get_json()}
+
+    assert types[".email"] == {**types[".email"], "name": "Email", "minimum_license_required": "gold",
+                               "supported_feature_ids": ["alerting", "uptime", "siem", "workflows"]}
+
+
+# ---- the password ----------------------------------------------------------------------------------------------
+
+
+def test_the_password_is_sent_but_kept_out_of_pages_logs_and_events(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    with FakeSMTP(tmp_path, tls="starttls", user=USER, password="another-password", echo_password=True) as server:
+        app, web = mail_app(tmp_path, ca_file=server.ca_file)
+        cid = create_via_form(web, ".email", smtp_fields(server.port, user=USER, password=PASSWORD))
+
+        page = run_test_pane(web, cid)
+
+    assert (USER, PASSWORD) in server.logins
+    assert "(got password ••••••)" in page  # the server's echo, masked
+    assert_secret_kept_out(app, web, PASSWORD, cid, page, log=caplog.text)
+
+
+def test_a_blank_password_on_edit_keeps_the_stored_one(tmp_path):
+    with FakeSMTP(tmp_path, tls="starttls", user=USER, password=PASSWORD) as server:
+        app, web = mail_app(tmp_path, ca_file=server.ca_file)
+        cid = create_via_form(web, ".email", smtp_fields(server.port, user=USER, password=PASSWORD))
+        assert PASSWORD not in web.get(f"/connectors/{cid}/edit").get_data(as_text=True)
+
+        edit = web.post(f"/connectors/{cid}/edit", data=smtp_fields(server.port, user=USER, password="", name="renamed"))
+        page = run_test_pane(web, cid)
+
+    assert edit.status_code == 303 and 'data-status="ok"' in page
+    assert server.logins[-1] == (USER, PASSWORD)
+    (connector,) = connectors(app)
+    assert (connector.name, connector.secret_fields) == ("renamed", {"user": True, "password": True})
+    assert connector.config["from"] == SENDER and "password" not in connector.config
+
+
+# ---- Exchange through Microsoft Graph ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def exchange(tmp_path):
+    with OAuthServer() as oauth, FakeGraph(oauth) as graph:
+        app, web = mail_app(tmp_path, graph_api_url=graph.api_url)
+        yield SimpleNamespace(oauth=oauth, graph=graph, app=app, web=web, api=Api.with_key(app))
+
+
+def exchange_fields(oauth: OAuthServer, *, secret: str | None = None, **extra) -> dict:
+    fields = {"name": "exchange", "config.from": SENDER, "config.service": "exchange_server", "config.tenantId": TENANT,
+              "config.clientId": oauth.client_id, "config.oauthTokenUrl": oauth.token_url,
+              "secrets.clientSecret": oauth.client_secret if secret is None else secret}
+    return {**fields, **extra}
+
+
+def exchange_connector(ex, **config) -> str:
+    body = {"name": "exchange", "connector_type_id": ".email", "secrets": {"clientSecret": ex.oauth.client_secret},
+            "config": {"from": SENDER, "service": "exchange_server", "tenantId": TENANT,
+                       "clientId": ex.oauth.client_id, "oauthTokenUrl": ex.oauth.token_url, **config}}
+    return ex.api.created(body)["id"]
+
+
+def test_exchange_gets_an_app_token_and_posts_the_message_to_graph(exchange):
+    cid = create_via_form(exchange.web, ".email", exchange_fields(exchange.oauth))
+
+    page = run_test_pane(exchange.web, cid, to="ops@example.com", cc="lead@example.com", bcc="audit@example.com")
+
+    (token_request,) = exchange.oauth.requests
+    assert token_request.form == {"grant_type": "client_credentials", "client_id": exchange.oauth.client_id,
+                                  "client_secret": exchange.oauth.client_secret,
+                                  "scope": "https://graph.microsoft.com/.default"}
+    (got,) = exchange.graph.received
+    assert (got.method, got.path) == ("POST", f"/v1.0/users/{SENDER}/sendMail")
+    assert got.headers["Authorization"] == f"Bearer {exchange.oauth.issued[0]}"
+    assert got.headers["Content-Type"] == "application/json"
+    assert got.json == {"message": {
+        "subject": "Disk full", "body": {"contentType": "HTML", "content": "<p>Disk <strong>full</strong> on db-1</p>\n"},
+        "toRecipients": [{"emailAddress": {"address": "ops@example.com"}}],
+        "ccRecipients": [{"emailAddress": {"address": "lead@example.com"}}],
+        "bccRecipients": [{"emailAddress": {"address": "audit@example.com"}}],
+    }}
+    assert 'data-status="ok"' in page and "202 Accepted" in page
+    assert (events(exchange.app)[-1].status, events(exchange.app)[-1].http_status) == ("ok", 202)
+
+
+def test_the_token_is_cached_and_shared_by_later_runs(exchange):
+    cid = exchange_connector(exchange)
+
+    results = [exchange.api.execute(cid, EMAIL.test_params).get_json() for _ in range(2)]
+
+    assert [r["status"] for r in results] == ["ok", "ok"]
+    assert exchange.oauth.token_requests == 1 and len(exchange.graph.sent) == 2
+
+
+def test_a_refused_token_is_dropped_fetched_again_and_the_mail_tried_once_more(exchange):
+    cid = exchange_connector(exchange)
+    exchange.api.execute(cid, EMAIL.test_params)
+    exchange.graph.revoke_issued_tokens()
+
+    result = exchange.api.execute(cid, EMAIL.test_params).get_json()
+
+    assert result["status"] == "ok"
+    assert exchange.oauth.token_requests == 2
+    statuses = [r.headers["Authorization"].split()[1] for r in exchange.graph.received]
+    assert statuses == [exchange.oauth.issued[0], exchange.oauth.issued[0], exchange.oauth.issued[1]]
+    assert len(exchange.graph.sent) == 2
+
+
+def test_a_second_refusal_is_the_answer(exchange):
+    cid = exchange_connector(exchange)
+    expired = {"error": {"code": "InvalidAuthenticationToken", "message": "Access token has expired or is not yet valid."}}
+    exchange.graph.answer_next(401, expired)
+    exchange.graph.answer_next(401, expired)
+
+    result = exchange.api.execute(cid, EMAIL.test_params).get_json()
+
+    assert (result["message"], result["retry"]) == ("error sending email", False)
+    assert json.loads(result["service_message"]) == expired
+    assert exchange.oauth.token_requests == 2 and len(exchange.graph.received) == 2
+
+
+@pytest.mark.parametrize(("sender", "forbidden", "code"), [
+    ("nobody@example.com", False, "ErrorInvalidUser"), (SENDER, True, "ErrorAccessDenied"),
+])
+def test_graph_refusals_are_final_with_grahps_error(exchange, sender, forbidden, code):
+    if forbidden:
+        exchange.graph.forbidden.add(SENDER)
+    cid = exchange_connector(exchange, **{"from": sender})
+
+    result = exchange.api.execute(cid, EMAIL.test_params).get_json()
+
+    assert (result["status"], result["message"], result["retry"]) == ("error", "error sending email", False)
+    assert json.loads(result["service_message"])["error"]["code"] == code
+
+
+def test_graph_throttling_says_when_to_retry(exchange):
+    cid = exchange_connector(exchange)
+    exchange.graph.throttle(retry_after="30")
+    before = datetime.now(UTC)
+
+    result = exchange.api.execute(cid, EMAIL.test_params).get_json()
+
+    assert json.loads(result["service_message"])["error"]["code"] == "ApplicationThrottled"
+    when = datetime.fromisoformat(result["retry"].replace("Z", "+00:00"))
+    assert before + timedelta(seconds=25) <= when <= datetime.now(UTC) + timedelta(seconds=35)
+
+
+def test_a_graph_outage_is_worth_retrying(exchange):
+    cid = exchange_connector(exchange)
+    exchange.graph.outage(503)
+
+    result = exchange.api.execute(cid, EMAIL.test_params).get_json()
+
+    assert (result["message"], result["retry"]) == ("error sending email", True)
+    assert "ServiceUnavailable" in result["service_message"]
+
+
+def test_graph_that_is_down_is_worth_retrying(tmp_path):
+    with OAuthServer() as oauth:
+        app, _ = mail_app(tmp_path, graph_api_url=f"http://127.0.0.1:{free_port()}/v1.0")
+        ex = SimpleNamespace(oauth=oauth, api=Api.with_key(app))
+
+        result = ex.api.execute(exchange_connector(ex), EMAIL.test_params).get_json()
+
+    assert result["retry"] is True and "was refused" in result["service_message"]
+
+
+def test_a_wrong_client_secret_gets_no_token_and_sends_nothing(exchange):
+    cid = create_via_form(exchange.web, ".email", exchange_fields(exchange.oauth, secret="not-the-client-secret"))
+
+    result = exchange.api.execute(cid, EMAIL.test_params).get_json()
+
+    assert result["message"] == "error sending email"
+    assert result["service_message"].startswith(f"Unable to retrieve access token for connectorId: {cid}: ")
+    assert "invalid_client" in result["service_message"] and result["retry"] is False
+    assert exchange.graph.received == []
+
+
+def test_without_a_token_url_microsofts_is_built_from_the_tenant(tmp_path):
+    with OAuthServer() as oauth, FakeGraph(oauth) as graph:
+        app, web = mail_app(tmp_path, graph_api_url=graph.api_url, exchange_url=graph.url)
+        cid = create_via_form(web, ".email", exchange_fields(oauth, **{"config.oauthTokenUrl": ""}))
+
+        result = Api.with_key(app).execute(cid, EMAIL.test_params).get_json()
+
+    assert [(r.method, r.path) for r in graph.received] == [("POST", f"/{TENANT}/oauth2/v2.0/token")]
+    assert result["status"] == "error"
+
+
+@pytest.mark.parametrize(("fields", "key", "message"), [
+    ({"config.tenantId": "", "config.clientId": ""}, "config.clientId", "[clientId]/[tenantId] is required"),
+    ({"config.tenantId": ""}, "config.tenantId", "[tenantId] is required"),
+    ({"secrets.clientSecret": ""}, "secrets.clientSecret", "[clientSecret] is required"),
+])
+def test_exchange_needs_its_tenant_client_and_secret(app, web, fields, key, message):
+    oauth = SimpleNamespace(client_id="client", client_secret="secret-value", token_url="https://login.example.com/t")
+
+    response = web.post("/connectors/new/.email", data={**exchange_fields(oauth), **fields})
+
+    assert response.status_code == 422 and message in html.unescape(response.get_data(as_text=True))
+
+
+def test_the_client_secret_is_kept_out_of_pages_logs_and_events(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    secret = "stored-client-secret-4d2e"
+    with OAuthServer(echo_form_in_errors=True) as oauth, FakeGraph(oauth) as graph:
+        app, web = mail_app(tmp_path, graph_api_url=graph.api_url)
+        cid = create_via_form(web, ".email", exchange_fields(oauth, secret=secret))
+
+        page = run_test_pane(web, cid)
+
+    assert oauth.requests[-1].form["client_secret"] == secret
+    assert "invalid_client" in page
+    assert_secret_kept_out(app, web, secret, cid, page, log=caplog.text)
+
+
+# ---- in the browser ---------------------------------------------------------------------------------------------
+
+
+@drives_browser
+def test_the_service_decides_which_fields_show_and_the_test_pane_sends_mail(page, live, smtp):
+    page.goto(live.url + "/connectors/new/.email")
+    page.get_by_role("textbox", name="Name", exact=True).fill("Ops mail")
+    page.get_by_label("Sender").fill(SENDER)
+    service, host, port = page.get_by_label("Service"), page.get_by_label("Host"), page.get_by_label("Port")
+    tenant, client_secret = page.get_by_label("Tenant ID"), page.get_by_label("Client secret")
+
+    service.select_option("exchange_server")
+    expect(tenant).to_be_visible()
+    expect(client_secret).to_be_visible()
+    expect(host).to_be_hidden()
+    expect(port).to_be_hidden()
+    service.select_option("gmail")
+    expect(host).to_be_hidden()
+    expect(tenant).to_be_hidden()
+    service.select_option("other")
+    expect(host).to_be_visible()
+    expect(tenant).to_be_hidden()
+    host.fill("127.0.0.1")
+    port.fill(str(smtp.port))
+    page.get_by_role("switch", name="Requires authentication").uncheck()
+    expect(page.get_by_label("Password")).to_be_hidden()
+    page.get_by_role("button", name="Create connector").click()
+
+    expect(page).to_have_url(UUID_URL)
+    page.get_by_role("button", name="Run test").click()
+    expect(page.locator("#test-result .result")).to_have_attribute("data-status", "ok")
+    (got,) = smtp.received
+    assert got.rcpt_tos == EMAIL.test_params["to"] and got.message["Subject"] == EMAIL.test_params["subject"]
+    connector = page.request.get(f"{live.url}/api/actions/connector/{page.url.rsplit('/', 1)[1]}").json()
+    assert connector["config"] == {"from": SENDER, "service": "other", "host": "127.0.0.1", "port": smtp.port,
+                                   "secure": False, "hasAuth": False, "allowHtml": False}
