@@ -538,8 +538,11 @@ def test_typed_channel_is_named_added_saved_and_enforced(page: Page, live: LiveS
     expect(found).to_contain_text("#general")
     found.get_by_role("button", name="Add #general to the allowed channels").click()
     expect(page.get_by_label("Allowed channels ID")).to_have_value(GENERAL[0])
-    page.get_by_label("Look up a channel ID").fill("C000NOPE")
+    lookup = page.get_by_label("Look up a channel ID")
+    lookup.fill("C000NOPE")
+    lookup.press("Enter")  # checks now; the connector form is not submitted
     expect(page.locator(".slack-channel-error")).to_have_text(f"{ERROR_POSTING}: channel_not_found")
+    expect(page).to_have_url(live.url + "/connectors/new/.slack_api")
     page.get_by_role("button", name="Add a channel by name").click()
     page.get_by_label("Allowed channels name").last.fill("#alerts")
     page.get_by_role("button", name="Create connector").click()
