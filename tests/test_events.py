@@ -89,7 +89,8 @@ def test_the_filters_offer_human_labels_and_show_what_is_applied(app, web):
     assert '<option value=".server-log" selected>Server log</option>' in page  # the type's name, not its id
     for label in ("Last hour", "Last 24 hours", "Last 7 days", "Any time"):
         assert f">{label}</option>" in page
-    assert 'method="get"' in page and 'hx-get="/events"' in page and 'hx-push-url="true"' in page
+    assert 'action="/events" method="get"' in page and '<button type="submit"' in page  # works without JavaScript
+    assert 'hx-get="/events"' in page and 'hx-push-url="true"' in page and 'data-follows-url' in page
 
 
 def test_time_range_narrows_by_when_the_run_started(app, web):
@@ -385,3 +386,7 @@ def test_filter_by_status_open_a_run_and_go_back(page: Page, live: LiveServer, r
     expect(page.get_by_label("Status")).to_have_value("error")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("Flaky hook")
+    for name, size in {"phone": {"width": 390, "height": 844}, "laptop": {"width": 1280, "height": 900}}.items():
+        page.set_viewport_size(size)
+        page.screenshot(path=tmp_path / f"{name}-event-log.png", full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth"), name
