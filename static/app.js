@@ -101,6 +101,24 @@
     if (e.target.matches("[data-select-on-focus]")) e.target.select();
   });
 
+  // A field's error goes once the field is changed; after a refused submit, focus goes to the first bad field.
+  document.addEventListener("input", function (e) {
+    var field = e.target.closest(".field");
+    if (!field || !e.target.matches("[aria-invalid=true]")) return;
+    e.target.removeAttribute("aria-invalid");
+    field.querySelectorAll(".error-text").forEach(function (el) { el.remove(); });
+  });
+  function focusFirstInvalid(root) {
+    var bad = root.querySelector && root.querySelector("form [aria-invalid=true]");
+    if (bad) bad.focus();
+  }
+  document.body.addEventListener("htmx:afterSwap", function (e) {
+    var target = e.detail && e.detail.target;
+    if (target && target.id === "test-result") return;  // a test run must not move the person's focus
+    focusFirstInvalid(document);
+  });
+  document.addEventListener("DOMContentLoaded", function () { focusFirstInvalid(document); });
+
   document.addEventListener("input", applyShowWhen);
   document.addEventListener("change", applyShowWhen);
   htmx.onLoad(applyShowWhen);

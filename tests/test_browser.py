@@ -759,3 +759,23 @@ def test_a_new_api_key_is_shown_once_with_a_copy_button_and_a_reload_makes_no_se
     expect(header).to_have_count(0)  # shown once
     expect(page.locator("tr[data-key-id]")).to_have_count(1)  # and the reload made no second key
     assert value.removeprefix("ApiKey ") not in page.content()
+
+
+def test_field_errors_share_one_style_and_words_and_focus_goes_to_the_first_bad_field(page: Page, live: LiveServer):
+    page.goto(live.url + "/connectors/new/.bedrock")
+    page.get_by_label("URL").fill("ftp://nowhere")
+    page.get_by_label("Access key").fill("AKIA-ONLY")
+    page.get_by_role("button", name="Create connector").click()
+
+    name_error = page.locator("#name-help .error-text")
+    secret_error = page.locator("#secrets-secret-help .error-text")
+    expect(name_error).to_have_text("Name is required.")
+    expect(secret_error).to_have_text("Required.")  # not pydantic's "Field required"
+    colour = "el => getComputedStyle(el).color"
+    assert name_error.evaluate(colour) == secret_error.evaluate(colour)
+    expect(page.get_by_label("Name")).to_be_focused()  # the first bad field
+
+    page.get_by_label("Name").fill("Now named")  # typing clears that field's error
+    expect(name_error).to_have_count(0)
+    expect(page.get_by_label("Name")).not_to_have_attribute("aria-invalid", "true")
+    expect(secret_error).to_have_count(1)

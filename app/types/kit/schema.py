@@ -105,10 +105,39 @@ def describe_errors(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def human_message(err: Any) -> str:
+    """A pydantic error in the words a form shows next to a field, the same for every type."""
+    ctx = err.get("ctx") or {}
+    kind = err["type"]
+    if kind == "missing":
+        return "Required."
+    if kind == "string_too_short":
+        n = ctx.get("min_length", 1)
+        return "Required." if n == 1 else f"Enter at least {n} characters."
+    if kind == "string_too_long":
+        return f"Use at most {ctx.get('max_length')} characters."
+    if kind == "literal_error":
+        return f"Choose one of: {ctx.get('expected')}."
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return "Enter a whole number."
+    if kind in ("float_parsing", "float_type"):
+        return "Enter a number."
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        words = {"greater_than": "more than", "greater_than_equal": "at least", "less_than": "less than",
+                 "less_than_equal": "at most"}
+        bound = next(iter(ctx.values()), "")
+        return f"Must be {words[kind]} {bound}."
+    if kind == "bool_parsing":
+        return "Choose yes or no."
+    if kind == "extra_forbidden":
+        return "Not a setting of this connector type."
+    return err["msg"].removeprefix("Value error, ")
+
+
 def field_errors(section: str, exc: ValidationError) -> dict[str, str]:
     """{"config.url": message} for each bad field of one section, first message per field."""
     errors: dict[str, str] = {}
     for err in exc.errors(include_url=False):
         key = f"{section}.{err['loc'][0]}" if err["loc"] else section
-        errors.setdefault(key, err["msg"].removeprefix("Value error, "))
+        errors.setdefault(key, human_message(err))
     return errors
