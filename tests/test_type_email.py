@@ -330,9 +330,12 @@ def test_the_domain_allowlist_guards_the_sender_and_the_recipients(tmp_path, smt
     cid = api.created(smtp_connector(smtp.port))["id"]
 
     result = api.execute(cid, {**EMAIL.test_params, "to": ["ops@example.com", "boss@elsewhere.org", "nonsense"]})
+    reply_to = api.execute(cid, {**EMAIL.test_params, "replyTo": ["x@elsewhere.org"]}).get_json()
 
     assert "[from]: not allowed emails: x@elsewhere.org" in refused.get_json()["message"]
-    assert result.get_json()["message"] == "[to/cc/bcc]: not valid emails: nonsense; not allowed emails: boss@elsewhere.org"
+    assert result.get_json()["message"] == ("error validating action params: [to/cc/bcc]: not valid emails: nonsense; "
+                                            "not allowed emails: boss@elsewhere.org")
+    assert reply_to["message"] == "error validating action params: [to/cc/bcc/replyTo]: not allowed emails: x@elsewhere.org"
     assert smtp.received == []
 
 
@@ -396,8 +399,9 @@ def test_an_unknown_service_is_not_valid(app):
 
 
 @pytest.mark.parametrize(("params", "message"), [
-    ({"to": [], "cc": [], "bcc": []}, "At least one entry in [to], [cc], or [bcc] is required"),
-    ({"to": ["  ", ""], "cc": [" "]}, "At least one entry in [to], [cc], or [bcc] is required"),
+    ({"to": [], "cc": [], "bcc": []}, "error validating action params: At least one entry in [to], [cc], or [bcc] is required"),
+    ({"to": ["  ", ""], "cc": [" "]}, "error validating action params: At least one entry in [to], [cc], or [bcc] is required"),
+    ({"replyTo": ["a@example.com"] * 11}, "error validating action params: [replyTo]: List should have at most 10 items after validation, not 11"),
     ({"messageHTML": "<p>hi</p>"}, "HTML email can only be sent when the connector is configured to allow HTML"),
 ])
 def test_params_that_cannot_make_a_mail_are_refused_before_sending(app, smtp, params, message):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import StringConstraints, create_model, field_validator
+from pydantic import StringConstraints, create_model, field_validator, model_validator
 
 from app.outbound import host_allowed
 from app.outbound.smtp import SmtpError, send_mail
@@ -85,6 +85,18 @@ class EmailParams(Schema):
         if addresses is not None and len(addresses) > limit:
             raise ValueError(f"List should have at most {limit} items after validation, not {len(addresses)}")
         return addresses
+
+    @model_validator(mode="after")
+    def _deliverable(self) -> EmailParams:
+        """Kibana's validateParams: someone to send to, and every address in `[email]`'s allowed domains."""
+        to, cc, bcc = recipients(self)
+        if not (to or cc or bcc):
+            raise ValueError(NO_RECIPIENTS)
+        addresses = [a for a in to + cc + bcc if "{{" not in a] + list(self.replyTo or [])
+        invalid = rules.invalid_addresses(addresses, rules.email_settings(), templates_valid=True)
+        if invalid:
+            raise ValueError(f"[{'to/cc/bcc/replyTo' if self.replyTo else 'to/cc/bcc'}]: {invalid}")
+        return self
 
 
 def recipients(params: EmailParams) -> tuple[list[str], list[str], list[str]]:
