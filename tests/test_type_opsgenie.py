@@ -343,6 +343,12 @@ def test_an_answer_without_opsgenies_fields_fails_response_validation(app, opsge
 # ---- the connector ----------------------------------------------------------------------------------------
 
 
+def test_a_new_form_starts_with_opsgenies_api_url(web):
+    page = html.unescape(web.get("/connectors/new/.opsgenie").get_data(as_text=True))
+
+    assert 'name="config.apiUrl" value="https://api.opsgenie.com"' in page
+
+
 def test_the_api_url_is_required(app):
     response = Api.with_key(app).create({"name": "o", "connector_type_id": ".opsgenie", "config": {},
                                          "secrets": {"apiKey": API_KEY}})

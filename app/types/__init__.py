@@ -15,6 +15,7 @@ from app.types.teams import Teams
 from app.types.tines import Tines
 from app.types.torq import Torq
 from app.types.webhook import Webhook
+from app.types.xmatters import Xmatters
 
 # One line per type, so two people adding types touch different lines.
 TYPES: tuple[ConnectorType, ...] = (
@@ -30,6 +31,7 @@ TYPES: tuple[ConnectorType, ...] = (
     Tines(),
     Torq(),
     Webhook(),
+    Xmatters(),
 )
 REGISTRY: dict[str, ConnectorType] = {t.id: t for t in TYPES}
 

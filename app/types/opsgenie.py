@@ -49,10 +49,11 @@ ShortText = Annotated[str, StringConstraints(max_length=50)]
 
 
 class OpsgenieConfig(Schema):
+    # Required, as in Kibana's schema; only its form starts with Opsgenie's US endpoint.
     apiUrl: Url = Field(
         label="URL",
         help="https://api.opsgenie.com, or https://api.eu.opsgenie.com for an account in Opsgenie's EU region.",
-        placeholder="https://api.opsgenie.com",
+        form_default="https://api.opsgenie.com",
     )
 
 
