@@ -55,6 +55,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from app.web import (
         api_docs,
         api_keys,
+        assets,
         auth,
         connectors,
         errors,
@@ -67,6 +68,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     auth.register(app)
     app.register_blueprint(health.bp)
+    app.register_blueprint(assets.bp)
     app.register_blueprint(connectors.bp)
     app.register_blueprint(events.bp)
     app.register_blueprint(api_keys.bp)

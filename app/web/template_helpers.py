@@ -1,10 +1,11 @@
-"""What every template may use: the type registry, schema fields, and a JSON pretty-printer."""
+"""What every template may use: the type registry, schema fields, type icons, and a JSON pretty-printer."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from flask import Flask, current_app
+from flask import Flask, current_app, url_for
 
 from app.types import REGISTRY
 from app.types.fields import FormField, form_fields
@@ -40,6 +41,35 @@ def show_when(f: FormField, prefix: str) -> str:
     return json.dumps(rules)
 
 
+def icon_slug(type_id: str) -> str:
+    """A type id's icon file name without ".svg": `.server-log` -> `server_log`."""
+    return type_id.lstrip(".").replace("-", "_")
+
+
+ICONS_DIR = "icons/types"  # under the static folder
+
+
+class TypeIcons:
+    """Which icon file each type id gets, from the files present when the app starts (no disk look-up per request)."""
+
+    def __init__(self, static_folder: str | Path):
+        folder = Path(static_folder) / ICONS_DIR
+        self.present = {path.stem for path in folder.glob("*.svg")} if folder.is_dir() else set()
+
+    def file_for(self, type_id: str | None) -> str:
+        """The icon's path under static/: the type's own `icon`, else its slug's file, else the generic glyph."""
+        ctype = REGISTRY.get(type_id) if type_id else None
+        for name in (getattr(ctype, "icon", None), icon_slug(type_id or "")):
+            if name and name in self.present:
+                return f"{ICONS_DIR}/{name}.svg"
+        return f"{ICONS_DIR}/generic.svg"
+
+
+def type_icon(type_id: str | None) -> str:
+    """The URL of a type's icon (templates: `<img src="{{ type_icon(c.connector_type_id) }}" alt="">`)."""
+    return url_for("static", filename=current_app.extensions["switchboard_type_icons"].file_for(type_id))
+
+
 def enabled_types() -> set[str]:
     config = current_app.config["SWITCHBOARD"]
     return {type_id for type_id in REGISTRY if config.type_enabled(type_id)}
@@ -52,6 +82,8 @@ def register(app: Flask) -> None:
     app.add_template_global(field_labels, "field_labels")
     app.add_template_global(widget_for, "widget_for")
     app.add_template_global(show_when, "show_when")
+    app.extensions["switchboard_type_icons"] = TypeIcons(app.static_folder)
+    app.add_template_global(type_icon, "type_icon")
 
     @app.context_processor
     def _enabled_types():
