@@ -127,8 +127,8 @@ class Xmatters(ConnectorType):
     def execute(self, ctx: Context[XmattersConfig, XmattersSecrets, XmattersParams]) -> Result:
         config, secrets = ctx.config, ctx.secrets
         url = config.configUrl if config.usesBasic else secrets.secretsUrl
-        # Basic auth only with both halves, as Kibana sends it; the URL then authenticates nothing itself.
-        auth = (secrets.user, secrets.password) if config.usesBasic and secrets.user is not None and secrets.password is not None else None
+        # check() has made sure that basic auth has both halves and URL auth neither.
+        auth = (secrets.user or "", secrets.password or "") if config.usesBasic else None
         body = signal(ctx.params)
         try:
             response = ctx.http.request("POST", url, headers={"Content-Type": "application/json"},
