@@ -124,3 +124,13 @@ def test_forms_and_pages_render_for_the_example(app, web, ctype: ConnectorType):
         connector_id = store.create(ctype.id, f"Example {ctype.name}", config, secrets).id
     for url in (f"/connectors/{connector_id}", f"/connectors/{connector_id}/edit"):
         assert web.get(url).status_code == 200, url
+
+
+@pytest.mark.parametrize("ctype", TYPES, ids=ids)
+def test_a_refused_secret_is_never_quoted_in_its_error(ctype: ConnectorType):
+    config, secrets = local_example(ctype, "http://127.0.0.1:9/")
+    for key in url_fields(ctype.secrets):  # a secret URL (Slack's, Teams') that does not parse
+        bad = {**secrets, key: "hooks.example.com/services/T0/B0/not-a-url-secret-xyz"}
+        with pytest.raises(InvalidSettings) as refused:
+            ctype.validate_connector(config, bad)
+        assert "not-a-url-secret-xyz" not in str(refused.value.errors)

@@ -278,8 +278,6 @@ def test_the_webhook_url_is_never_shown_in_pages_logs_or_events(app, web, slack,
         assert_secret_kept_out(app, web, secret, cid, page, unsaved, log=caplog.text)
 
 
-@pytest.mark.xfail(strict=True, reason="kit gap: urllib3 logs each request's path at DEBUG, and app/__init__.py "
-                   "quiets only botocore; for .slack the path holds the webhook token")
 def test_the_webhook_token_stays_out_of_debug_logs(app, web, slack, caplog):
     caplog.set_level(logging.DEBUG)
     cid = create_via_form(web, ".slack", slack_fields(slack.webhook_url))

@@ -470,3 +470,14 @@ def test_pick_a_story_and_a_webhook_then_run_the_test(page: Page, live: LiveServ
     expect(recent).to_contain_text("test")
     expect(recent).to_have_attribute("data-event-status", "ok")
     expect(recent).to_contain_text("201")
+
+
+def test_the_webhooks_secret_learned_during_a_run_is_never_shown(app, web, tines, caplog):
+    caplog.set_level(logging.INFO)
+    cid = create_via_form(web, ".tines", tines_fields(tines.url))
+
+    page = run_test_pane(web, cid)  # reads the secret from the API, then posts to a URL holding it
+
+    assert tines.webhook_posts[-1].path == f"/webhook/{TRIAGE_PATH}/{TRIAGE_SECRET}"  # it was really used
+    assert f"/webhook/{TRIAGE_PATH}/••••••" in html.unescape(page)  # shown masked in the POST's URL
+    assert_secret_kept_out(app, web, TRIAGE_SECRET, cid, page, log=caplog.text)

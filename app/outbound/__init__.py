@@ -8,6 +8,7 @@ execution's trace with secret values masked.
 
 from __future__ import annotations
 
+import logging
 import ssl
 import time
 import warnings
@@ -19,10 +20,14 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InsecureRequestWarning
 
-from app.outbound.trace import Exchange, Trace
+from app.outbound.trace import MASK, Exchange, Trace
 from app.settings import OutboundSettings
 
+# urllib3 logs each request's path and query at DEBUG, where a webhook's token or signature may sit.
+logging.getLogger("urllib3").setLevel(logging.INFO)
+
 __all__ = [
+    "MASK",
     "BoundHttp",
     "Exchange",
     "OutboundClient",

@@ -21,8 +21,14 @@ class Masker:
     """Replaces known secret values, longest first, wherever they appear."""
 
     def __init__(self, secrets: Iterable[str] = ()):
-        values = {s for s in secrets if isinstance(s, str) and len(s) >= MIN_SECRET_LENGTH}
-        self._values = sorted(values, key=len, reverse=True)
+        self._values: list[str] = []
+        for value in secrets:
+            self.add(value)
+
+    def add(self, value: str) -> None:
+        """Mask `value` too from now on (a secret a run learns from a service, e.g. a webhook's)."""
+        if isinstance(value, str) and len(value) >= MIN_SECRET_LENGTH and value not in self._values:
+            self._values = sorted([*self._values, value], key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for value in self._values:
@@ -87,19 +93,21 @@ class Exchange:
         self.body_preview = self.masker(body[:PREVIEW_BYTES].decode("utf-8", errors="replace"))
 
     def as_dict(self) -> dict:
+        """What the test pane shows, masked again with every secret the run learned by its end."""
+        mask = self.masker
         return {
             "method": self.method,
-            "url": self.url,
+            "url": mask.url(self.url),
             "request_headers": self.request_headers,
             "request_body_bytes": self.request_body_bytes,
             "status": self.status,
             "reason": self.reason,
-            "response_headers": self.response_headers,
+            "response_headers": [(k, mask(v)) for k, v in self.response_headers],
             "duration_ms": self.duration_ms,
-            "body_preview": self.body_preview,
+            "body_preview": mask(self.body_preview),
             "body_bytes": self.body_bytes,
             "body_truncated": self.body_truncated,
-            "error": self.error,
+            "error": mask(self.error) if self.error else self.error,
         }
 
 

@@ -33,3 +33,8 @@ class Context(Generic[C, S, P]):
     http: BoundHttp
     tokens: TokenStore
     sub_action: str | None = None
+
+    def mask(self, *values: str) -> None:
+        """Keep secrets the run learns from a service (a webhook's secret path) out of everything it shows."""
+        for value in values:
+            self.http.trace.masker.add(value)

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
-from app.outbound import BoundHttp, OutboundError, check_url
+from app.outbound import MASK, BoundHttp, OutboundError, check_url
 from app.types.kit.context import Context
 from app.types.kit.result import Failed, Result
 from app.types.kit.schema import (
@@ -173,6 +173,12 @@ class ConnectorType:
             message = found.get(f"{section}.{key}", "")
             if message.startswith(URL_PARSE_ERROR):
                 found[f"{section}.{key}"] = f"{self.config_error_prefix}: {message}"
+        if section == "secrets":  # a message may quote what was typed (a bad URL): never a secret
+            secrets = sorted((v for v in values.values() if isinstance(v, str) and len(v) >= 4), key=len, reverse=True)
+            for key, message in found.items():
+                for value in secrets:
+                    message = message.replace(value, MASK)
+                found[key] = message
         errors.update(found)
         return None
 

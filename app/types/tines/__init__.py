@@ -202,4 +202,5 @@ class Tines(ConnectorType):
         if not matches or not (agent.options.path and agent.options.secret):
             raise Failed(Result.error(
                 GENERIC_ERROR, f"Invalid configuration for webhook id: {webhook.id}. Verify webhook exists in Tines."))
+        ctx.mask(agent.options.secret)  # anyone holding it can post into the story: never shown
         return f"{ctx.config.url.rstrip('/')}{WEBHOOK_PATH}/{agent.options.path}/{agent.options.secret}"
