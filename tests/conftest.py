@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -41,12 +42,19 @@ _HASHES = {name: generate_password_hash(password) for name, password in PASSWORD
 DATABASE = "switchboard.db"
 # Test modules whose `app` must be migrated from nothing: they check what the migrations build.
 MIGRATED_FROM_NOTHING = {"test_migrations.py"}
-_template: Path | None = None  # the session's migrated database, set by `template_database`
+# The session's migrated database, set by `template_database`. Kept on the `os` module's environment
+# so that `tests.conftest` imported by a test module (a second copy of this file) sees it too.
+TEMPLATE_ENV = "SWITCHBOARD_TEST_TEMPLATE_DB"
+
+
+def _template() -> Path | None:
+    value = os.environ.get(TEMPLATE_ENV)
+    return Path(value) if value else None
 
 
 def make_app(tmp_path, outbound: OutboundSettings | None = None, file_config: FileConfig | None = None, **overrides):
     """An app on `tmp_path`, set up as `flask init` does, with an "admin" and a "viewer" account."""
-    return _new_app(tmp_path, outbound, file_config, overrides, template=_template)
+    return _new_app(tmp_path, outbound, file_config, overrides, template=_template())
 
 
 def _new_app(tmp_path, outbound, file_config, overrides, *, template: Path | None):
@@ -81,7 +89,6 @@ def _new_app(tmp_path, outbound, file_config, overrides, *, template: Path | Non
 @pytest.fixture(scope="session", autouse=True)
 def template_database(tmp_path_factory):
     """Migrate once per session: make_app copies this database instead of migrating each test's own."""
-    global _template
     folder = tmp_path_factory.mktemp("template")
     app = _new_app(folder, None, None, {}, template=None)
     with app.app_context():
@@ -93,14 +100,14 @@ def template_database(tmp_path_factory):
     assert set(current) == set(heads), f"template database at {current}, migrations' head is {heads}"
     leftovers = sorted(p.name for p in folder.glob(DATABASE + "-*"))
     assert not leftovers, f"template database not cleanly closed: {leftovers}"
-    _template = folder / DATABASE
-    yield _template
-    _template = None
+    os.environ[TEMPLATE_ENV] = str(folder / DATABASE)
+    yield folder / DATABASE
+    os.environ.pop(TEMPLATE_ENV, None)
 
 
 @pytest.fixture
 def app(request, tmp_path):
-    template = None if request.path.name in MIGRATED_FROM_NOTHING else _template
+    template = None if request.path.name in MIGRATED_FROM_NOTHING else _template()
     app = _new_app(tmp_path, None, None, {}, template=template)
     yield app
     with app.app_context():

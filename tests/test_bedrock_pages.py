@@ -136,3 +136,25 @@ def test_picking_a_sub_action_swaps_in_its_fields(web):
     assert '"content": "Hello world"' in page  # the sub-action's example
     test = web.get("/types/.bedrock/params?params.subAction=test", htmx=True).get_data(as_text=True)
     assert 'data-streams="false"' in test and 'name="params.sub.body"' in test
+
+
+def test_params_that_do_not_validate_are_a_failed_run_that_is_logged_like_any_other(app, web, bedrock):
+    cid = create_via_form(web, ".bedrock", fields(bedrock.url))
+    asked = len(bedrock.requests)
+
+    bad_json = web.post(f"/connectors/{cid}/test", htmx=True, data={
+        "params.__present": "1", "params.subAction": "run", "params.sub.body": "{not json"})
+    page = html.unescape(bad_json.get_data(as_text=True))
+    assert 'data-status="error"' in page and "error validating action params: [body]: Invalid JSON" in page
+
+    event = events(app)[-1]
+    assert (event.connector_id, event.status, event.source) == (cid, "error", "test_pane")
+    assert event.message.startswith("error validating action params: [body]: Invalid JSON")
+    assert len(bedrock.requests) == asked  # nothing was sent
+
+
+def test_an_empty_server_log_message_is_the_same_kind_of_failed_run(app, web):
+    cid = create_via_form(web, ".server-log", {"name": "audit"})
+    web.post(f"/connectors/{cid}/test", data={"params.__present": "1", "params.message": ""}, htmx=True)
+    event = events(app)[-1]
+    assert (event.status, event.message.split(":")[0]) == ("error", "error validating action params")

@@ -271,10 +271,13 @@ def _run(target, ctype: ConnectorType, template: str, context: dict, page_extra=
     context = {**context, "params": ParamsForm.from_request(ctype, request.form, errors), "result": None,
                "params_errors": errors}
     status = 422 if errors else 200
-    if not errors:
-        if wants_stream():
-            return stream_response(executions.stream(target, params, source="test_pane", actor=_actor()))
-        context["result"] = executions.execute(target, params, source="test_pane", actor=_actor())
+    if errors and target.refusal is None:
+        # One rule for every type, as Kibana's: params that do not validate are a failed run, logged.
+        detail = "; ".join(f"[{key}]: {message}" for key, message in errors.items())
+        target.refusal = executions.Result.error(f"error validating action params: {detail}")
+    if wants_stream() and not errors:
+        return stream_response(executions.stream(target, params, source="test_pane", actor=_actor()))
+    context["result"] = executions.execute(target, params, source="test_pane", actor=_actor())
     if htmx.is_htmx():
         response = htmx.fragment("connectors/_test_result.html", status=status, **context)
         return htmx.trigger(response, "runFinished") if context["result"] is not None else response
