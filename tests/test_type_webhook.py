@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from app.settings import OutboundSettings
+from app.types.webhook import BASIC
 from tests.browser import UUID_URL, drives_browser
 from tests.conftest import Browserish, make_app
 from tests.fakes.receiver import Receiver
@@ -279,3 +280,22 @@ def test_the_pane_says_the_result_data_is_the_body_that_was_sent_beside_the_resp
     assert data.startswith("Result data: the request body that was sent")
     assert '"question": "six by nine"' in data.split("</details>")[0]  # the body sent, under its label
     assert "Response body" in page and '"answer": 42' in page  # and the service's answer beside it
+
+
+def test_removing_a_password_basic_auth_needs_says_so_once_and_keeps_the_box_ticked(app, web, receiver):
+    url = receiver.reply("/basic")
+    fields = webhook_fields(url, **{"config.hasAuth": ["false", "true"], "config.authType": BASIC,
+                                    "secrets.user": "ops", "secrets.password": "s3cret-pass"})
+    cid = create_via_form(web, ".webhook", fields)
+
+    edit = web.post(f"/connectors/{cid}/edit", data={**fields, "secrets.user": "", "secrets.password": "",
+                                                     "secrets.password.__clear": "1"})
+    page = html.unescape(edit.get_data(as_text=True))
+    password = page.split('data-field="secrets.password"')[1].split('data-field=')[0]
+
+    assert edit.status_code == 422
+    assert "The stored password was not removed: the settings above need it." in password
+    assert "required for basic authentication" not in password and "Stored." not in password
+    assert 'name="secrets.password.__clear" value="1" checked' in password  # what was asked stays asked
+    run_test_pane(web, cid)
+    assert receiver.received[-1].headers["Authorization"] == "Basic " + base64.b64encode(b"ops:s3cret-pass").decode()

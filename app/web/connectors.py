@@ -177,6 +177,11 @@ def _read_connector_form(ctype: ConnectorType, stored: dict) -> tuple[str, Secti
 
 
 def _rerender_form(ctype, connector, name, config, secrets, merged, errors):
+    labels = {f.key: f.label.lower() for f in ctype_fields(ctype, "secrets")}
+    for key in secrets.cleared & {k.removeprefix("secrets.") for k in errors}:
+        # One clear message instead of the rule's error beside a "Stored." that was about to go.
+        errors[f"secrets.{key}"] = (f"The stored {labels.get(key, key)} was not removed: the settings above need it. "
+                                    "Keep it, or change them first.")
     entered = {k: v for k, v in merged.items() if k in secrets.data}
     pending = store.seal_pending(entered)
     ctx = _form_context(ctype, connector=connector, name=name, config=config, secrets=secrets, errors=errors,
