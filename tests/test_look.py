@@ -98,6 +98,12 @@ def test_the_list_picker_and_detail_page_show_each_type_icon(app, web):
         assert re.search(img.format(icon_slug(type_id)), picker), type_id
     detail = web.get(f"/connectors/{cid}").get_data(as_text=True)
     assert re.search(r'<p class="muted">' + img.format("server_log"), detail)
+    # HTMX answers render a block alone, without the template's top-level imports: the icons are there too.
+    for url, part in ((f"/connectors/{cid}", '<p class="muted">'), ("/connectors?q=ops", '<td class="type" data-label="Type">'),
+                      ("/connectors/new?q=server", "<header>")):
+        fragment = web.get(url, htmx=True).get_data(as_text=True)
+        assert "<html" not in fragment, url
+        assert re.search(re.escape(part) + img.format("server_log"), fragment), url
 
 
 def test_favicon_answers_with_an_image_and_every_page_links_it(app, web):
