@@ -333,3 +333,13 @@ def test_create_a_slack_connector_post_a_message_and_keep_the_url_on_edit(page: 
     page.get_by_role("button", name="Run test").click()
     expect(result).to_have_attribute("data-status", "ok")
     assert [r.path for r in slack.received] == [HOOK_PATH, HOOK_PATH]
+
+
+def test_a_service_that_echoes_only_the_token_still_shows_it_masked(app, web, slack):
+    cid = create_via_form(web, ".slack", slack_fields(slack.webhook_url))
+    slack.refuse(403, f"invalid_token {TOKEN}")  # the token alone, not the whole URL
+
+    page = run_test_pane(web, cid)
+
+    assert "invalid_token ••••••" in page and TOKEN not in page
+    assert all(TOKEN not in repr(vars(event)) for event in events(app))

@@ -17,6 +17,23 @@ _QUERY_PAIR = re.compile(r"([^&=]+)=([^&]*)")
 _SECRET_PARAM = re.compile(r"(token|key|secret|password|passwd|signature|sig|auth|credential)", re.I)
 
 
+def _secret_url_parts(value: object) -> list[str]:
+    """The parts of a secret URL a service may echo on their own: the values of its secret-named query
+    parameters (an API key, a signature) and its password. Which path segments are secret only the type knows (`ctx.mask`)."""
+    if not isinstance(value, str) or "://" not in value:
+        return []
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return []
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return []
+    found = [unquote_plus(v) for k, v in _QUERY_PAIR.findall(parts.query) if _SECRET_PARAM.search(unquote_plus(k))]
+    if parts.password:
+        found.append(unquote_plus(parts.password))
+    return [p for p in found if p != value]
+
+
 class Masker:
     """Replaces known secret values, longest first, wherever they appear."""
 
@@ -29,6 +46,8 @@ class Masker:
         """Mask `value` too from now on (a secret a run learns from a service, e.g. a webhook's)."""
         if isinstance(value, str) and len(value) >= MIN_SECRET_LENGTH and value not in self._values:
             self._values = sorted([*self._values, value], key=len, reverse=True)
+        for part in _secret_url_parts(value):
+            self.add(part)
 
     def __call__(self, text: str) -> str:
         for value in self._values:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from app.types.kit import ConnectorType, Context, Field, InvalidSettings, OutboundError, Result, Schema, Url, http
 
@@ -56,6 +57,8 @@ class Slack(ConnectorType):
             raise
 
     def execute(self, ctx: Context[Any, SlackSecrets, SlackParams]) -> Result:
+        # /services/T…/B…/<token>: the team, channel and token segments are the webhook's secret.
+        ctx.mask(*urlsplit(ctx.secrets.webhookUrl).path.split("/")[2:])
         try:
             response = ctx.http.request("POST", ctx.secrets.webhookUrl, headers={"Content-Type": "application/json"},
                                         data=json.dumps({"text": ctx.params.message}))
