@@ -41,7 +41,7 @@ def concrete(rule, connector_id: str) -> str:
 
 # ---- sign-in is required everywhere ------------------------------------------------------------
 
-PUBLIC = {"static", "health.healthz", "auth.sign_in"}
+PUBLIC = {"static", "health.healthz", "auth.sign_in", "assets.favicon"}  # the favicon: a browser asks before sign-in
 
 
 def test_every_page_and_api_route_needs_sign_in_except_health_sign_in_and_static(app, web):

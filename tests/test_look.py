@@ -116,8 +116,8 @@ def test_favicon_answers_with_an_image_and_every_page_links_it(app, web):
     assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in sign_in
     with anonymous.get("/static/favicon.svg") as response:  # what the sign-in page's link loads
         assert response.status_code == 200 and ET.fromstring(response.data).tag == SVG
-    # Like every route but static, health and sign-in (tests/test_accounts.py), it wants a session.
-    assert anonymous.get("/favicon.ico").status_code == 302
+    with anonymous.get("/favicon.ico") as response:  # a browser asks for it before anyone signs in
+        assert response.status_code == 200 and ET.fromstring(response.data).tag == SVG
 
 
 # --- In the browser -------------------------------------------------------------------------------------------

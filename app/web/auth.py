@@ -19,7 +19,7 @@ from app.services import accounts
 from app.web import htmx
 
 bp = Blueprint("auth", __name__)
-PUBLIC_ENDPOINTS = {"health.healthz", "auth.sign_in", "static"}
+PUBLIC_ENDPOINTS = {"health.healthz", "auth.sign_in", "static", "assets.favicon"}
 
 
 class SessionInterface(SecureCookieSessionInterface):
