@@ -35,11 +35,43 @@
   document.body.addEventListener("htmx:beforeRequest", function (e) {
     var b = busyButton(e.detail.elt);
     if (b) b.setAttribute("aria-busy", "true");
+    if (e.detail.elt.classList.contains("run-test")) {
+      startWaiting(e.detail.elt, function () { htmx.trigger(e.detail.elt, "htmx:abort"); });
+    }
   });
   document.body.addEventListener("htmx:afterRequest", function (e) {
     var b = busyButton(e.detail.elt);
     if (b) b.removeAttribute("aria-busy");
+    if (e.detail.elt.classList.contains("run-test")) stopWaiting(e.detail.elt);
   });
+
+  // A test run shows how long it has been waiting, and Cancel stops waiting (a streamed run stops too).
+  function startWaiting(button, abort) {
+    var progress = button.closest(".test-pane").querySelector(".run-progress");
+    if (!progress) return;
+    var elapsed = progress.querySelector(".elapsed");
+    var started = Date.now();
+    progress.hidden = false;
+    elapsed.textContent = "0.0 s";
+    progress.timer = setInterval(function () {
+      elapsed.textContent = ((Date.now() - started) / 1000).toFixed(1) + " s";
+    }, 100);
+    progress.querySelector(".cancel-run").onclick = function () {
+      abort();
+      stopWaiting(button);
+      document.getElementById("test-result").innerHTML =
+        '<article class="result result-error" data-status="cancelled"><header><span class="badge badge-error">cancelled</span> ' +
+        "Stopped waiting after " + elapsed.textContent + ". A streamed run stops too; any other run finishes on the " +
+        "server and appears in Recent runs.</header></article>";
+    };
+  }
+  function stopWaiting(button) {
+    var progress = button.closest(".test-pane") && button.closest(".test-pane").querySelector(".run-progress");
+    if (!progress) return;
+    clearInterval(progress.timer);
+    progress.hidden = true;
+    button.removeAttribute("aria-busy");
+  }
 
   document.addEventListener("click", function (e) {
     var add = e.target.closest(".kv-add");
@@ -167,9 +199,13 @@
     target.innerHTML = '<article class="result" data-status="streaming"><header><span class="badge">streaming…</span></header><pre class="streamed" id="stream-output"></pre></article>';
     var out = document.getElementById("stream-output");
     var csrf = JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"];
+    var controller = new AbortController();
+    var cancelled = false;
     button.setAttribute("aria-busy", "true");
+    startWaiting(button, function () { cancelled = true; controller.abort(); });
     fetch(button.dataset.streamUrl, {
       method: "POST",
+      signal: controller.signal,
       body: new FormData(form),
       headers: { "Accept": "text/event-stream", "X-CSRFToken": csrf, "HX-Request": "true" }
     }).then(function (response) {
@@ -204,7 +240,7 @@
       }
       return pump();
     }).catch(function (err) {
-      toast("The test run was interrupted: " + err.message, "error");
-    }).finally(function () { button.removeAttribute("aria-busy"); });
+      if (!cancelled) toast("The test run was interrupted: " + err.message, "error");
+    }).finally(function () { stopWaiting(button); });
   }
 })();

@@ -779,3 +779,33 @@ def test_field_errors_share_one_style_and_words_and_focus_goes_to_the_first_bad_
     expect(name_error).to_have_count(0)
     expect(page.get_by_label("Name")).not_to_have_attribute("aria-invalid", "true")
     expect(secret_error).to_have_count(1)
+
+
+def test_a_long_run_shows_its_waiting_time_and_cancel_stops_a_stream(page: Page, live: LiveServer, bedrock: FakeBedrock):
+    connector_id = post_create(page, live, ".bedrock", {
+        "name": "Slow stream", "config.apiUrl": bedrock.url, "secrets.accessKey": ACCESS_KEY, "secrets.secret": SECRET_KEY,
+    })
+    page.goto(f"{live.url}/connectors/{connector_id}")
+    page.get_by_label("Sub-action").select_option("invokeStream")
+    page.get_by_label("Messages").fill(json.dumps([{"role": "user", "content": "a long answer, please " * 20}]))
+    bedrock.frame_delay = 0.4
+    try:
+        page.get_by_role("button", name="Run test").click()
+        timer = page.get_by_role("timer")
+        expect(timer).to_be_visible()
+        expect(timer).not_to_have_text("0.0 s")  # it counts while waiting
+        expect(page.locator("#stream-output")).not_to_be_empty()  # the stream has begun
+        page.get_by_role("button", name="Cancel").click()
+        expect(page.locator('#test-result [data-status="cancelled"]')).to_contain_text("Stopped waiting after")
+        expect(timer).to_be_hidden()
+        expect(page.get_by_role("button", name="Run test")).not_to_have_attribute("aria-busy", "true")
+
+        # The server stopped too, and logged the run as cancelled (it notices at its next write).
+        for _ in range(50):
+            events = page.request.get(f"{live.url}/connectors/{connector_id}/events").text()
+            if "cancelled before it finished" in events:
+                break
+            page.wait_for_timeout(100)
+        assert "the run was cancelled before it finished" in events
+    finally:
+        bedrock.frame_delay = 0.01

@@ -24,6 +24,7 @@ from app.types.kit import GENERIC_ERROR, InvalidSettings, ParamsError, Result
 from app.types.kit.tokens import MemoryTokenStore, TokenStore
 
 log = logging.getLogger(__name__)
+CANCELLED = "the run was cancelled before it finished"
 
 
 @dataclass
@@ -102,7 +103,14 @@ def stream(target: Target, params: dict, *, source: str, actor: str, lookup: str
                         result = stop.value
                         break
                     deltas.append(delta)
-                    yield delta
+                    try:
+                        yield delta
+                    except GeneratorExit:  # the person waiting went away (Cancel): stop, and log it
+                        out.close()
+                        cancelled = Result.error(CANCELLED, "the test pane stopped waiting", retry=False)
+                        _record(target, cancelled, trace, (time.perf_counter() - started) * 1000,
+                                source=source, actor=actor)
+                        raise
             else:
                 result = out
         except Exception as exc:  # errors are data: an executor bug must not break the page
