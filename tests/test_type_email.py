@@ -447,6 +447,7 @@ def test_email_is_listed_among_the_connector_types(app):
 
 def test_the_password_is_sent_but_kept_out_of_pages_logs_and_events(tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.WARNING, logger="mail.log")  # the fake server's own log: it echoes on purpose
     with FakeSMTP(tmp_path, tls="starttls", user=USER, password="another-password", echo_password=True) as server:
         app, web = mail_app(tmp_path, ca_file=server.ca_file)
         cid = create_via_form(web, ".email", smtp_fields(server.port, user=USER, password=PASSWORD))

@@ -220,7 +220,9 @@ def test_the_test_pane_asks_for_json_before_running(app, web, torq):
 
     assert response.status_code == 422
     assert "Invalid JSON: Expecting value (line 1, column 1)." in html.unescape(response.get_data(as_text=True))
-    assert torq.received == [] and events(app) == []
+    assert torq.received == []  # nothing is sent; the refusal is a failed run, logged (one rule for every type)
+    (event,) = events(app)
+    assert event.status == "error" and event.message.startswith("error validating action params: [body]: Invalid JSON")
 
 
 def test_params_other_than_body_are_refused(app, torq):
