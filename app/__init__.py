@@ -21,7 +21,7 @@ MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 def create_app(test_config: dict | None = None) -> Flask:
     instance = Path((test_config or {}).get("INSTANCE_PATH") or settings.instance_path())
-    instance.mkdir(parents=True, exist_ok=True)
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)  # keys and the database live here: owner-only
     app = Flask(
         __name__,
         instance_path=str(instance),

@@ -151,3 +151,27 @@ def test_generated_key_file_is_private(tmp_path, monkeypatch):
     assert key_file.exists()
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert Fernet(key_file.read_text().strip().encode())  # a usable key
+
+
+def test_instance_folder_and_database_are_private(tmp_path, monkeypatch):
+    """Issue #7 item 14: the database holds password and key hashes and event messages."""
+    from app import create_app
+
+    monkeypatch.delenv("SWITCHBOARD_ENCRYPTION_KEYS", raising=False)
+    instance = tmp_path / "fresh" / "instance"
+    database = instance / "sb.db"
+    app = create_app({"INSTANCE_PATH": str(instance), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}",
+                      "SWITCHBOARD_ENCRYPTION_KEYS": []})
+    assert app.test_cli_runner().invoke(args=["init"]).exit_code == 0
+    with app.app_context():  # a write, so that the -wal and -shm files exist while a connection is open
+        connection = db.engine.connect()
+        connection.exec_driver_sql("CREATE TABLE IF NOT EXISTS _probe (x)")
+        connection.commit()
+        files = sorted(p.name for p in instance.glob("sb.db*"))
+        modes = {name: (instance / name).stat().st_mode & 0o777 for name in files}
+        connection.close()
+        db.engine.dispose()
+    assert instance.stat().st_mode & 0o777 == 0o700
+    assert {"sb.db", "sb.db-wal", "sb.db-shm"} <= set(files)
+    assert modes == dict.fromkeys(files, 0o600)
+    assert (instance / "encryption.key").stat().st_mode & 0o777 == 0o600
