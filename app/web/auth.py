@@ -6,7 +6,9 @@ Basic (see app/api/auth.py). Roles are checked with `admin_required`.
 
 from __future__ import annotations
 
+import re
 from functools import wraps
+from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, abort, flash, g, make_response, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
@@ -72,8 +74,37 @@ def admin_required(view):
     return wrapper
 
 
+def _is_local_path(target: str) -> bool:
+    """A path on this site, in every form it may be read: as given and percent-decoded (up to three times).
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so `/%09/x`, `/\\x` and
+    `/%2F/x` may all end up as `//x` (another site); any of those, a scheme, or a character that is not
+    printable, refuses the whole target. The query is left encoded (it may hold an encoded slash).
+    """
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return False
+    if any(c.isspace() or not c.isprintable() for c in target):
+        return False
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return False
+    form = parts.path  # the query may hold anything encoded; only the path decides where the browser goes
+    for _ in range(4):
+        if not form.startswith("/") or form.startswith("//") or "\\" in form:
+            return False
+        if any(c.isspace() or not c.isprintable() for c in form):
+            return False
+        decoded = unquote(form)
+        if decoded == form:
+            return True
+        if re.search(r"%2f|%5c", form, re.IGNORECASE):
+            return False  # an encoded slash or backslash has no business in a page to return to
+        form = decoded
+    return False
+
+
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    if target and len(target) <= 2048 and _is_local_path(target):
         return target
     return url_for("connectors.index")
 
