@@ -809,3 +809,48 @@ def test_a_long_run_shows_its_waiting_time_and_cancel_stops_a_stream(page: Page,
         assert "the run was cancelled before it finished" in events
     finally:
         bedrock.frame_delay = 0.01
+
+
+def test_a_header_value_without_a_name_is_refused_at_the_field(page: Page, live: LiveServer):
+    page.goto(live.url + "/connectors/new/.webhook")
+    page.get_by_label("Name").fill("Nameless header")
+    page.get_by_label("URL").fill("https://hooks.example.com/nameless")
+    page.get_by_role("button", name="Add headers").click()
+    page.get_by_label("Headers value").last.fill("orphan")
+    page.get_by_role("button", name="Create connector").click()
+
+    field = page.locator('[data-field="config.headers"]')
+    expect(field.locator(".error-text")).to_have_text("A headers row has a value but no name: name it, or clear the value.")
+    expect(page).to_have_url(live.url + "/connectors/new/.webhook")  # not saved
+    assert "Nameless header" not in page.request.get(live.url + "/connectors?q=Nameless").text().split("</form>")[-1]
+
+
+def test_removing_a_needed_password_says_so_once_and_keeps_the_box_ticked(page: Page, live: LiveServer):
+    connector_id = post_create(page, live, ".webhook", {
+        "name": "Basic hook", "config.url": "https://hooks.example.com/basic", "config.method": "post",
+        "config.hasAuth": "true", "config.authType": "webhook-authentication-basic",
+        "secrets.user": "ops", "secrets.password": "s3cret-pass"})
+    page.goto(f"{live.url}/connectors/{connector_id}/edit")
+    page.get_by_label("Remove the stored password").check()
+    page.get_by_role("button", name="Save").click()
+
+    field = page.locator('[data-field="secrets.password"]')
+    expect(field.locator(".error-text")).to_have_text(
+        "The stored password was not removed: the settings above need it. Keep it, or change them first.")
+    expect(field.locator(".stored")).to_have_count(0)
+    expect(page.get_by_label("Remove the stored password")).to_be_checked()
+
+
+def test_bad_json_params_are_a_failed_run_in_recent_runs(page: Page, live: LiveServer, bedrock: FakeBedrock):
+    connector_id = post_create(page, live, ".bedrock", {
+        "name": "Bad params", "config.apiUrl": bedrock.url, "secrets.accessKey": ACCESS_KEY, "secrets.secret": SECRET_KEY,
+    })
+    page.goto(f"{live.url}/connectors/{connector_id}")
+    page.get_by_label("Body").fill("{not json")  # the `test` sub-action's body
+    page.get_by_role("button", name="Run test").click()
+
+    result = page.locator("#test-result .result")
+    expect(result).to_have_attribute("data-status", "error")
+    expect(result).to_contain_text("error validating action params: [body]: Invalid JSON")
+    expect(page.locator("#recent-runs tbody tr")).to_have_count(1)  # logged like any other run
+    expect(page.locator("#recent-runs tbody tr")).to_contain_text("error")
