@@ -289,3 +289,66 @@ def test_a_failed_commit_stores_nothing_and_reraises(app, monkeypatch):
             import_ndjson(ndjson(saved("a", ".server-log", "A")))
         monkeypatch.undo()
         assert stored() == {}
+
+
+# ---- issue #7 items 10 and 11: imported ids and secret requirements, through the API ----------
+
+
+def _import_via_api(app, data: bytes, query: str = ""):
+    import io
+
+    from tests.api_client import Api
+
+    api = Api.with_key(app)
+    return api, api.post(f"/api/saved_objects/_import{query}", data={"file": (io.BytesIO(data), "export.ndjson")})
+
+
+@pytest.mark.parametrize("bad_id", ["a/b", "..", ".", "-x", "a b", "a?b", "a%2Fb", "é", "x" * 256])
+def test_import_refuses_ids_the_api_refuses(app, bad_id):
+    api, response = _import_via_api(app, ndjson(saved(bad_id, ".server-log", "Log"), saved("fine-1", ".server-log", "Ok")))
+    assert response.status_code == 200
+    body = response.get_json()
+    assert [e["id"] for e in body["errors"]] == [bad_id]
+    assert "id" in body["errors"][0]["error"]["message"].lower()
+    assert [r["id"] for r in body["successResults"]] == ["fine-1"]
+    with app.app_context():
+        assert set(stored()) == {"fine-1"}
+    # The API itself refuses the same id on create, so both doors agree.
+    from urllib.parse import quote
+
+    created = api.post(f"/api/actions/connector/{quote(bad_id, safe='')}", json={"name": "x", "connector_type_id": ".server-log"})
+    assert created.status_code in (400, 404, 405)
+
+
+def test_import_with_create_new_copies_does_not_check_the_files_ids(app):
+    _, response = _import_via_api(app, ndjson(saved("a/b", ".server-log", "Log")), "?createNewCopies=true")
+    body = response.get_json()
+    assert body["success"] is True and body["successResults"][0]["destinationId"] != "a/b"
+
+
+def test_an_imported_webhook_that_needs_auth_is_flagged_missing_secrets_and_does_not_run(app):
+    from tests.fakes.receiver import Receiver
+
+    with Receiver() as receiver:
+        url = receiver.reply("/hook")
+        objects = [
+            saved("basic-hook", ".webhook", "Basic", {"url": url, "method": "post", "hasAuth": True}, missing=False),
+            saved("bearer-hook", ".webhook", "Bearer",
+                  {"url": url, "method": "post", "hasAuth": True, "authType": "webhook-authentication-bearer"}),
+            saved("open-hook", ".webhook", "Open", {"url": url, "method": "post", "hasAuth": False}),
+        ]
+        api, response = _import_via_api(app, ndjson(*objects))
+        body = response.get_json()
+        assert body["successCount"] == 3
+        assert body["warnings"][0]["message"] == "2 connectors have sensitive information that require updates."
+        flags = {cid: api.get(f"/api/actions/connector/{cid}").get_json()["is_missing_secrets"]
+                 for cid in ("basic-hook", "bearer-hook", "open-hook")}
+        assert flags == {"basic-hook": True, "bearer-hook": True, "open-hook": False}
+        listed = api.get("/api/actions/connectors").get_json()
+        assert {c["id"] for c in listed if c["is_missing_secrets"]} == {"basic-hook", "bearer-hook"}
+
+        refused = api.post("/api/actions/connector/basic-hook/_execute", json={"params": {"body": "{}"}}).get_json()
+        assert refused["status"] == "error" and "missing secrets" in refused["message"]
+        assert receiver.received == []  # never sent without its credentials
+        ran = api.post("/api/actions/connector/open-hook/_execute", json={"params": {"body": "{}"}}).get_json()
+        assert ran["status"] == "ok" and len(receiver.received) == 1

@@ -19,6 +19,7 @@ from app.db import db
 from app.models import Connector
 from app.services import outbound_settings
 from app.services.connectors import check_name, enabled_refusal
+from app.settings import ID_PATTERN
 from app.types import get_type
 from app.types.kit import ConnectorType, InvalidSettings, Schema, describe_errors
 
@@ -206,8 +207,23 @@ def _error(obj: dict[str, Any], title: str | None, kind: str, message: str | Non
     return entry
 
 
-def _checked(obj: dict[str, Any]) -> tuple[ConnectorType, str, dict[str, Any]] | str:
-    """(type, name, config) for a valid connector object, else the message that says why not."""
+def _lacks_secrets(ctype: ConnectorType, config: dict[str, Any]) -> bool:
+    """Whether this config needs secrets an import cannot bring: the type's own check, with no secrets, fails on them.
+
+    (A webhook with `hasAuth: true` needs a user or token; Bedrock needs keys; an open webhook needs none.)
+    """
+    try:
+        ctype.validate_connector(config, {})
+    except InvalidSettings as exc:
+        return any(key == "secrets" or key.startswith("secrets.") for key in exc.errors)
+    return False
+
+
+def _checked(obj: dict[str, Any], *, new_id: bool = False) -> tuple[ConnectorType, str, dict[str, Any]] | str:
+    """(type, name, config) for a valid connector object, else the message that says why not.
+
+    The id is checked as the API checks it (`ID_PATTERN`) unless the import gives every object a new id.
+    """
     attrs = obj["attributes"]
     type_id = attrs.get("actionTypeId")
     ctype = get_type(type_id) if isinstance(type_id, str) else None
@@ -215,8 +231,8 @@ def _checked(obj: dict[str, Any]) -> tuple[ConnectorType, str, dict[str, Any]] |
         return f'Action type "{type_id}" is not registered.'
     if (refusal := enabled_refusal(ctype.id)) is not None:
         return refusal
-    if len(obj["id"]) > ID_MAX or not obj["id"].isprintable():
-        return f"The id must be at most {ID_MAX} printable characters."
+    if not new_id and not ID_PATTERN.fullmatch(obj["id"]):
+        return f"[id]: use 1-{ID_MAX} letters, digits, '.', '_' or '-', starting with a letter or digit"
     if (msg := check_name(attrs.get("name"))) is not None:
         return msg
     config = attrs.get("config") or {}
@@ -257,7 +273,7 @@ def import_ndjson(data: bytes, *, overwrite: bool = False, create_new_copies: bo
                 title = title or (attrs.get("title") if isinstance(attrs.get("title"), str) else None)
                 result.errors.append(_error(obj, title, "unsupported_type"))
                 continue
-            checked = _checked(obj)
+            checked = _checked(obj, new_id=create_new_copies)
             if isinstance(checked, str):
                 result.errors.append(_error(obj, title, "unknown", checked))
                 continue
@@ -273,8 +289,8 @@ def import_ndjson(data: bytes, *, overwrite: bool = False, create_new_copies: bo
             target = current or Connector(id=str(uuid.uuid4()) if create_new_copies else obj["id"])
             target.name, target.connector_type_id, target.config = name, ctype.id, config
             target.secrets_encrypted, target.secret_fields = None, {}
-            # A type that needs secrets is flagged whatever the file says; it cannot run without them.
-            target.is_missing_secrets = attrs.get("isMissingSecrets") is True or _needs_secrets(ctype)
+            # Secrets the type needs for this config are missing whatever the file says: it cannot run without them.
+            target.is_missing_secrets = attrs.get("isMissingSecrets") is True or _lacks_secrets(ctype, config)
             staged.append(target)
             entry: dict[str, Any] = {"type": "action", "id": obj["id"], "meta": {"title": name, "icon": "connector"}}
             if create_new_copies:
