@@ -91,6 +91,20 @@ class User(UserMixin, db.Model):
         return f"{self.id}:{self.session_version}"
 
 
+class UserSession(db.Model):
+    """One signed-in browser session, so signing out (or a password change) ends it on the server.
+
+    The session cookie carries a random id; only its SHA-256 is kept here. A cookie whose row is gone is
+    refused even though its signature is still good.
+    """
+
+    __tablename__ = "user_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
 class ApiKey(db.Model):
     """A named key for scripts. Only a hash of the key is kept; the key is shown once."""
 

@@ -507,3 +507,30 @@ def test_cli_commands_refuse_an_instance_that_init_has_not_set_up(tmp_path):
         assert f"instance folder {folder}" in result.output and "flask --app wsgi init" in result.output
         assert "Traceback" not in result.output
     assert sorted(p.name for p in folder.iterdir()) in ([], ["secret.key"])  # no database, no encryption key
+
+
+# ---- issue #7 item 15: a deleted user's keys --------------------------------------------------------
+
+
+def test_deleting_a_user_revokes_the_api_keys_they_made_and_keeps_them_listed(app, runner):
+    from tests.conftest import Browserish
+
+    made = runner.invoke(args=["users", "create", "dana", "--role", "admin", "--password", "dana-password-1"])
+    assert made.exit_code == 0
+    dana = Browserish.__new__(Browserish)
+    dana.client, dana._token = app.test_client(), None
+    assert sign_in(dana.client, "dana", "dana-password-1").status_code == 303
+    page = dana.post("/settings/api-keys", data={"csrf_token": dana.token(), "name": "dana's deploy", "role": "admin"},
+                     follow_redirects=True)
+    encoded = KEY_RE.search(page.get_data(as_text=True)).group(1)
+    other = Api.with_key(app)  # a key no deleted user made
+    api = Api(app.test_client(), "ApiKey " + encoded)
+    assert api.get("/api/actions/connectors").status_code == 200
+
+    assert runner.invoke(args=["users", "delete", "dana"]).exit_code == 0
+    response = api.get("/api/actions/connectors")
+    assert response.status_code == 401 and "revoked" in boom(response)["message"]
+    assert api.create({"name": "log", "connector_type_id": ".server-log"}).status_code == 401
+    assert other.get("/api/actions/connectors").status_code == 200
+    listed = runner.invoke(args=["keys", "list"]).output
+    assert "dana's deploy" in listed and "revoked" in listed

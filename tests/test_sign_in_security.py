@@ -59,3 +59,56 @@ def test_sign_in_still_returns_to_a_page_on_this_site(app, target):
                             query="?next=" + target.replace("%", "%25").replace("?", "%3F").replace("&", "%26"))
     assert response.status_code == 303
     assert response.headers["Location"] == target
+
+
+# ---- item 8: signing out ends the session on the server --------------------------------------------
+
+
+def copy_of_session(client, app):
+    """A second client holding the same session cookie, as a thief who copied it would."""
+    thief = app.test_client()
+    thief.set_cookie("session", client.get_cookie("session").value)
+    return thief
+
+
+def test_a_copied_cookie_stops_working_when_its_session_signs_out(app):
+    from tests.conftest import CSRF_RE
+
+    client = app.test_client()
+    assert post_sign_in(client, "admin", PASSWORDS["admin"], form_token(client)).status_code == 303
+    page = client.get("/connectors")
+    assert page.status_code == 200
+    token = CSRF_RE.search(page.get_data(as_text=True)).group(1)
+    thief = copy_of_session(client, app)
+    assert thief.get("/connectors").status_code == 200  # the copy works while the session lives
+    assert thief.get("/api/actions/connectors").status_code == 200
+
+    assert client.post("/sign-out", data={"csrf_token": token}).status_code == 303
+    assert thief.get("/connectors").status_code == 302  # pages send it to sign in
+    assert thief.get("/api/actions/connectors").status_code == 401  # the cookie-authenticated API refuses it
+    changed = thief.post("/api/actions/connector", json={"name": "x", "connector_type_id": ".server-log"},
+                         headers={"X-CSRFToken": token})
+    assert changed.status_code == 401
+
+
+def test_signing_out_one_browser_leaves_the_users_other_browsers_signed_in(app):
+    from tests.conftest import CSRF_RE
+
+    laptop, phone = app.test_client(), app.test_client()
+    for client in (laptop, phone):
+        assert post_sign_in(client, "viewer", PASSWORDS["viewer"], form_token(client)).status_code == 303
+    token = CSRF_RE.search(laptop.get("/connectors").get_data(as_text=True)).group(1)
+    assert laptop.post("/sign-out", data={"csrf_token": token}).status_code == 303
+    assert laptop.get("/connectors").status_code == 302
+    assert phone.get("/connectors").status_code == 200
+
+
+def test_a_password_change_ends_every_session_including_copies(app):
+    client = app.test_client()
+    assert post_sign_in(client, "viewer", PASSWORDS["viewer"], form_token(client)).status_code == 303
+    thief = copy_of_session(client, app)
+    result = app.test_cli_runner().invoke(args=["users", "set-password", "viewer", "--password", "changed-password-1"])
+    assert result.exit_code == 0
+    for who in (client, thief):
+        assert who.get("/connectors").status_code == 302
+        assert who.get("/api/actions/connectors").status_code == 401

@@ -14,12 +14,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.crypto import SecretsUnreadable
 from app.db import db
-from app.models import ROLES, ApiKey, SignInThrottle, User, utcnow
+from app.models import ROLES, ApiKey, SignInThrottle, User, UserSession, utcnow
 from app.services import keyring
 
 PASSWORD_MIN = 8
@@ -94,12 +94,51 @@ def set_password(user: User, password: str) -> None:
     _check_password(password)
     user.password_hash = generate_password_hash(password)
     user.session_version += 1  # signs out every session of this user
+    db.session.execute(delete(UserSession).where(UserSession.user_id == user.id))  # ... on the server too
     db.session.commit()
 
 
 def delete_user(user: User) -> None:
+    """Delete the account; its sessions end and the API keys it made are revoked with it.
+
+    (A key acts with the role it was given, not its maker's; but a key outliving the person who made it is
+    an admin credential no one answers for. Revoked keys stay listed, so the history is kept.)
+    """
+    db.session.execute(
+        update(ApiKey).where(ApiKey.created_by == user.id, ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow())
+    )
+    db.session.execute(delete(UserSession).where(UserSession.user_id == user.id))
     db.session.delete(user)
     db.session.commit()
+
+
+# ---- server-side sessions ------------------------------------------------------------------------
+
+
+def _session_hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def start_session(user: User, lifetime: timedelta) -> str:
+    """A new session id for this user (goes in the signed cookie); sessions older than `lifetime` are dropped."""
+    session_id = secrets.token_urlsafe(32)
+    db.session.execute(delete(UserSession).where(UserSession.created_at < utcnow() - lifetime))
+    db.session.add(UserSession(id_hash=_session_hash(session_id), user_id=user.id))
+    db.session.commit()
+    return session_id
+
+
+def session_is_live(user_id: int, session_id: object) -> bool:
+    if not isinstance(session_id, str) or not session_id:
+        return False
+    row = db.session.get(UserSession, _session_hash(session_id))
+    return row is not None and row.user_id == user_id
+
+
+def end_session(session_id: object) -> None:
+    if isinstance(session_id, str) and session_id:
+        db.session.execute(delete(UserSession).where(UserSession.id_hash == _session_hash(session_id)))
+        db.session.commit()
 
 
 def ensure_admin(username: str, password: str) -> str:

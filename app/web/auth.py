@@ -10,7 +10,7 @@ import re
 from functools import wraps
 from urllib.parse import unquote, urlsplit
 
-from flask import Blueprint, abort, flash, g, make_response, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, g, make_response, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user, login_user, logout_user
 
@@ -21,6 +21,7 @@ from app.services import accounts
 from app.web import htmx
 
 bp = Blueprint("auth", __name__)
+SESSION_ID = "sid"  # the server-side session's id, in the signed session cookie
 PUBLIC_ENDPOINTS = {"health.healthz", "auth.sign_in", "static", "assets.favicon"}
 
 
@@ -39,6 +40,8 @@ def load_user(token: str) -> User | None:
     user = db.session.get(User, int(user_id))
     if user is None or str(user.session_version) != version:
         return None
+    if not accounts.session_is_live(user.id, session.get(SESSION_ID)):
+        return None  # signed out (or the password changed) on the server: the cookie alone is not enough
     return user
 
 
@@ -124,6 +127,7 @@ def sign_in():
             error, status = str(exc), 401
         else:
             session.clear()  # a fresh session on sign-in (no fixation)
+            session[SESSION_ID] = accounts.start_session(user, current_app.permanent_session_lifetime)
             login_user(user)
             return redirect(_safe_next(request.args.get("next")), 303)
     no_users = not accounts.any_user()
@@ -132,6 +136,7 @@ def sign_in():
 
 @bp.post("/sign-out")
 def sign_out():
+    accounts.end_session(session.get(SESSION_ID))
     logout_user()
     session.clear()
     flash("Signed out.", "success")
