@@ -854,3 +854,24 @@ def test_bad_json_params_are_a_failed_run_in_recent_runs(page: Page, live: LiveS
     expect(result).to_contain_text("error validating action params: [body]: Invalid JSON")
     expect(page.locator("#recent-runs tbody tr")).to_have_count(1)  # logged like any other run
     expect(page.locator("#recent-runs tbody tr")).to_contain_text("error")
+
+
+def test_without_javascript_a_header_is_added_and_a_row_deleted(new_context, admin_state, live: LiveServer):
+    page = new_context(storage_state=admin_state, java_script_enabled=False).new_page()
+    page.goto(live.url + "/connectors/new/.webhook")
+    page.get_by_label("Name").fill("No JS hook")
+    page.get_by_label("URL").fill("https://hooks.example.com/nojs")
+    page.get_by_label("Headers: a new entry's key", exact=True).fill("X-Team")
+    page.get_by_label("Headers: a new entry's value", exact=True).fill("ops")
+    page.get_by_role("button", name="Create connector").click()
+    expect(page).to_have_url(UUID_URL)
+    connector_id = page.url.rsplit("/", 1)[1]
+    saved = page.request.get(f"{live.url}/api/actions/connector/{connector_id}").json()
+    assert saved["config"]["headers"] == {"X-Team": "ops"}
+
+    page.goto(live.url + "/connectors?q=No+JS")
+    page.get_by_role("button", name="Delete No JS hook").click()  # a link to a page that asks
+    expect(page.get_by_role("heading", name="Delete connector “No JS hook”?")).to_be_visible()
+    page.get_by_role("button", name="Delete").click()
+    expect(page).to_have_url(live.url + "/connectors")
+    assert page.request.get(f"{live.url}/api/actions/connector/{connector_id}").status == 404
