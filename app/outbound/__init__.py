@@ -20,6 +20,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InsecureRequestWarning
 
+from app.outbound.policy import OutboundError, check_url, host_allowed
 from app.outbound.trace import MASK, Exchange, Trace
 from app.settings import OutboundSettings
 
@@ -34,40 +35,9 @@ __all__ = [
     "OutboundError",
     "OutboundResponse",
     "Trace",
+    "check_url",
     "host_allowed",
 ]
-
-
-class OutboundError(Exception):
-    """A call that produced no usable HTTP response. `code` is a short machine-readable kind."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
-    host = (host or "").lower().rstrip(".")
-    return "*" in allowed or any(host == a.lower().rstrip(".") for a in allowed)
-
-
-def check_url(url: str, allowed: tuple[str, ...]) -> str:
-    """Return the URL's host if the URL is an absolute http(s) URL to an allowed host."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise OutboundError("invalid_url", f'unable to parse url "{url}": {exc}') from exc
-    if parts.scheme not in ("http", "https") or not host:
-        raise OutboundError("invalid_url", f'unable to parse url "{url}": must be an http(s) URL with a host')
-    if not host_allowed(host, allowed):
-        raise OutboundError(
-            "host_not_allowed",
-            f'target hostname "{host}" is not in the allowed hosts list ([outbound] allowed_hosts)',
-        )
-    return host
 
 
 class _TLSAdapter(HTTPAdapter):
@@ -209,6 +179,22 @@ class OutboundClient:
             return {}
         return {"http": proxy.url, "https": proxy.url}
 
+    def _send(self, method, url, host, headers, body, auth, timeout) -> requests.Response:
+        """Send exactly the prepared request whose host `check_url` approved (`host`)."""
+        prepared = self._session.prepare_request(
+            requests.Request(method, url, headers=headers, data=body, auth=auth)
+        )
+        if check_url(prepared.url, self.settings.allowed_hosts) != host:  # pragma: no cover - belt and braces
+            raise OutboundError("invalid_url", f'unable to parse url "{url}": the host is ambiguous')
+        return self._session.send(
+            prepared,
+            timeout=timeout,
+            allow_redirects=False,
+            stream=True,
+            verify=self.settings.tls.verification_mode != "none",
+            proxies=self._proxies(host),
+        )
+
     def request(
         self,
         method: str,
@@ -238,18 +224,7 @@ class OutboundClient:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", InsecureRequestWarning)
-                    raw = self._session.request(
-                        method,
-                        url,
-                        headers=headers,
-                        data=body,
-                        auth=auth,
-                        timeout=timeout,
-                        allow_redirects=False,
-                        stream=True,
-                        verify=s.tls.verification_mode != "none",
-                        proxies=self._proxies(host),
-                    )
+                    raw = self._send(method, url, host, headers, body, auth, timeout)
             except requests.exceptions.RequestException as exc:
                 err = _translate(exc, url)
                 if exchange:

@@ -1,0 +1,122 @@
+"""Where outbound calls may go: the URL check (`[outbound] allowed_hosts`) and the address check
+(`[outbound] denied_networks`), both made on what the HTTP client itself will use.
+
+A URL is checked on the host requests/urllib3 will connect to, and refused when Python's `urlsplit`
+reads it differently (a backslash, a second `@`, an encoded dot, an IPv6 zone id…): a check on one
+parser's reading and a connection on another's is how an allow-list is bypassed. Addresses are
+checked after resolving, inside the connection, and the socket connects to the address that was
+checked, so a second DNS answer cannot slip through; the Host header, TLS SNI and certificate
+name checks stay on the name.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+from urllib.parse import urlsplit
+
+import idna
+import requests
+from urllib3.util import parse_url
+
+
+class OutboundError(Exception):
+    """A call that produced no usable HTTP response. `code` is a short machine-readable kind."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
+    host = (host or "").lower().rstrip(".")
+    return "*" in allowed or any(host == a.lower().rstrip(".") for a in allowed)
+
+
+# RFC 3986 userinfo: unreserved / pct-encoded / sub-delims / ":" (so no second "@", "\\", "[" …).
+_USERINFO = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:]*(%[0-9A-Fa-f]{2}[A-Za-z0-9\-._~!$&'()*+,;=:]*)*")
+_NUMERIC_LABEL = re.compile(r"(0x[0-9a-f]*|[0-9]+)", re.I)
+
+
+def _printable(url: str) -> str:
+    """The URL as it can be quoted in a message: control and space characters shown escaped."""
+    return "".join(c if (c.isprintable() and not c.isspace()) or c == " " else repr(c)[1:-1] for c in url)
+
+
+def _refuse(url: str, why: str) -> OutboundError:
+    return OutboundError("invalid_url", f'unable to parse url "{_printable(url)}": {why}')
+
+
+def _unsafe_character(url: str) -> bool:
+    return any(
+        c == "\\" or ord(c) <= 0x20 or ord(c) == 0x7F or unicodedata.category(c)[0] in "CZ" for c in url
+    )
+
+
+def _ascii_host(host: str) -> str:
+    if host.isascii():
+        return host.lower()
+    return idna.encode(host, uts46=True).decode("ascii").lower()
+
+
+def client_host(url: str) -> tuple[str, str]:
+    """(host the HTTP client will connect to, in ASCII; host as `urlsplit` reads it) for an absolute
+    http(s) URL both parsers read alike; raises OutboundError("invalid_url") otherwise."""
+    if not isinstance(url, str) or not url:
+        raise _refuse(str(url), "must be an http(s) URL with a host")
+    if _unsafe_character(url):
+        raise _refuse(url, "URLs may not contain spaces, control characters or backslashes")
+    try:
+        parts = urlsplit(url)
+        split_host = parts.hostname
+        split_port = parts.port
+    except ValueError as exc:
+        raise _refuse(url, str(exc)) from exc
+    raw_scheme = url.split(":", 1)[0]
+    if parts.scheme not in ("http", "https") or not split_host:
+        raise _refuse(url, "must be an http(s) URL with a host")
+    if raw_scheme != parts.scheme:
+        raise _refuse(url, f'write the scheme in lower case ("{parts.scheme}://")')
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    if at and not _USERINFO.fullmatch(userinfo):
+        raise _refuse(url, "the user name or password holds characters that must be percent-encoded")
+    if "%" in split_host:
+        raise _refuse(url, "the host may not be percent-encoded or carry an IPv6 zone id")
+    if ":" in split_host:
+        try:
+            ipaddress.IPv6Address(split_host)
+        except ValueError as exc:
+            raise _refuse(url, f"not an IPv6 address: {exc}") from exc
+    elif _NUMERIC_LABEL.fullmatch(split_host.rstrip(".").rsplit(".", 1)[-1]):
+        bare = split_host.rstrip(".")
+        try:
+            canonical = str(ipaddress.IPv4Address(bare)) == bare
+        except ValueError:
+            canonical = False
+        if not canonical:
+            raise _refuse(url, "an IPv4 address must be written as four decimal numbers (a.b.c.d)")
+    try:
+        expected = _ascii_host(split_host)
+        prepared = requests.PreparedRequest()
+        prepared.prepare_url(url, None)
+        client = parse_url(prepared.url)
+    except (ValueError, idna.IDNAError, requests.exceptions.RequestException) as exc:
+        raise _refuse(url, str(exc)) from exc
+    host = (client.host or "").lower().removeprefix("[").removesuffix("]")
+    if client.scheme != parts.scheme or host != expected or client.port != split_port:
+        raise _refuse(url, f'the host is ambiguous ("{split_host}" or "{host}")')
+    return host, split_host
+
+
+def check_url(url: str, allowed: tuple[str, ...]) -> str:
+    """Return the host the HTTP client will connect to, if the URL is an unambiguous absolute
+    http(s) URL to an allowed host."""
+    host, written = client_host(url)
+    if not (host_allowed(host, allowed) or host_allowed(written, allowed)):
+        raise OutboundError(
+            "host_not_allowed",
+            f'target hostname "{host}" is not in the allowed hosts list ([outbound] allowed_hosts)',
+        )
+    return host

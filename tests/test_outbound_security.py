@@ -1,0 +1,176 @@
+"""The outbound policy as an attacker meets it: through the API (create, import, _execute) and through
+redirects from an allowed service, against real receivers on two loopback addresses.
+
+`allowed_hosts = ["127.0.0.1"]`; every attack aims at a receiver on 127.0.0.2, which must receive nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+from app.db import db
+from app.models import Connector
+from app.settings import OutboundSettings
+from tests.api_client import Api, webhook
+from tests.conftest import make_app
+from tests.fakes.receiver import Receiver
+from tests.fakes.server import FakeServer
+
+TARGET = "127.0.0.2"  # the host the attacks aim at
+
+
+class LoopbackReceiver(Receiver):
+    """A Receiver bound to another loopback address (FakeServer binds 127.0.0.1 only)."""
+
+    def __init__(self, address: str):
+        self.received, self.routes, self._lock = [], {}, threading.Lock()
+        self._server = make_server(address, 0, self._app, threaded=True)
+        self._server.daemon_threads = True
+        self.port = self._server.server_port
+        self.url = f"http://{address}:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+
+class Redirector(FakeServer):
+    """Answers every request with `status` and this exact Location (werkzeug's Response would quote it)."""
+
+    def __init__(self):
+        self.received: list[str] = []
+        self.status, self.location = 302, "/"
+        super().__init__(self._app)
+
+    def _app(self, environ, start_response):
+        self.received.append(environ["PATH_INFO"])
+        start_response(f"{self.status} Redirect", [("Location", self.location), ("Content-Length", "0")])
+        return [b""]
+
+
+@pytest.fixture
+def allowed():
+    with Receiver() as receiver:
+        receiver.reply("/hook")
+        yield receiver
+
+
+@pytest.fixture
+def target():
+    with LoopbackReceiver(TARGET) as receiver:
+        receiver.reply("/hook")
+        receiver.reply("/")
+        yield receiver
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = make_app(tmp_path, OutboundSettings(allowed_hosts=("127.0.0.1",)))
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def api(app):
+    return Api.with_key(app)
+
+
+def differential_urls(target_port: int, allowed_port: int) -> dict[str, str]:
+    """URLs aimed at 127.0.0.2 that one URL parser or another may read as 127.0.0.1 (or as nothing)."""
+    t, a = f"{TARGET}:{target_port}", f"127.0.0.1:{allowed_port}"
+    return {
+        "backslash-userinfo": f"http://{t}\\@{a}/hook",
+        "backslash-userinfo-name": f"http://{t}\\@localhost/",
+        "backslash-authority": f"http:\\\\{t}/hook",
+        "userinfo-is-the-allowed-host": f"http://{a}@{t}/hook",
+        "userinfo-with-colon": f"http://{a}:@{t}/hook",
+        "two-at-signs": f"http://x@{a}@{t}/hook",
+        "fragment-before-at": f"http://{t}#@{a}/hook",
+        "query-before-at": f"http://{t}?@{a}/hook",
+        "encoded-dots": f"http://127%2E0%2E0%2E2:{target_port}/hook",
+        "one-encoded-dot": f"http://127.0.0%2e2:{target_port}/hook",
+        "ipv4-mapped-ipv6": f"http://[::ffff:127.0.0.2]:{target_port}/hook",
+        "ipv6-zone-id": f"http://[::ffff:7f00:2%25lo]:{target_port}/hook",
+        "ipv6-raw-zone-id": f"http://[fe80::1%lo]:{target_port}/hook",
+        "decimal-ipv4": f"http://2130706434:{target_port}/hook",
+        "hex-ipv4": f"http://0x7f000002:{target_port}/hook",
+        "octal-ipv4": f"http://0177.0.0.2:{target_port}/hook",
+        "short-ipv4": f"http://127.2:{target_port}/hook",
+        "ideographic-dots": f"http://127\u30020\u30020\u30022:{target_port}/hook",
+        "mixed-case-scheme": f"HtTp://{t}/hook",
+        "mixed-case-scheme-backslash": f"HTTP://{t}\\@{a}/hook",
+        "leading-space": f" http://{t}/hook",
+        "space-in-userinfo": f"http://{a} @{t}/hook",
+        "tab-in-authority": f"http://{t}\t\\@{a}/hook",
+        "newline-in-userinfo": f"http://{t}\n\\@{a}/hook",
+        "nul-in-host": f"http://{a}%00.{TARGET}:{target_port}/hook",
+        "del-in-authority": f"http://{t}\x7f\\@{a}/hook",
+        "no-break-space": f"http://{t}\u00a0\\@{a}/hook",
+    }
+
+
+CASES = list(differential_urls(1, 2))
+
+
+def test_a_plain_url_to_the_allowed_host_still_works(api, allowed, target):
+    connector = api.created(webhook(allowed.url + "/hook"))
+    result = api.execute(connector["id"], {"body": "{}"}).get_json()
+    assert result["status"] == "ok", result
+    assert [r.path for r in allowed.received] == ["/hook"], result and target.received == []
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_create_refuses_parser_differential_urls(api, allowed, target, case):
+    url = differential_urls(target.port, allowed.port)[case]
+    response = api.create(webhook(url))
+    assert response.status_code == 400, response.get_json()
+    message = response.get_json()["message"]
+    assert "unable to parse url" in message or "not in the allowed hosts list" in message, message
+    assert target.received == []
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_import_refuses_parser_differential_urls(api, allowed, target, case):
+    url = differential_urls(target.port, allowed.port)[case]
+    line = {"id": "imported-hook", "type": "action", "references": [],
+            "attributes": {"actionTypeId": ".webhook", "name": "hook", "isMissingSecrets": False,
+                           "config": {"url": url, "method": "post", "hasAuth": False}, "secrets": {}}}
+    response = api.post("/api/saved_objects/_import",
+                        data={"file": (io.BytesIO(json.dumps(line).encode()), "x.ndjson")})
+    body = response.get_json()
+    assert response.status_code == 200 and body["successCount"] == 0, body
+    assert api.get("/api/actions/connector/imported-hook").status_code == 404
+    assert target.received == []
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_execute_refuses_a_stored_parser_differential_url(app, api, allowed, target, case):
+    """A connector stored before the check existed (an old database) is refused when run."""
+    url = differential_urls(target.port, allowed.port)[case]
+    with app.app_context():
+        db.session.add(Connector(id="old-hook", name="old hook", connector_type_id=".webhook",
+                                 config={"url": url, "method": "post", "hasAuth": False}))
+        db.session.commit()
+    result = api.execute("old-hook", {"body": "{}"}).get_json()
+    assert result["status"] == "error", result
+    assert target.received == []
+
+
+# A Location header is latin-1 and one line: the cases a service can actually send.
+REDIRECT_CASES = [c for c in CASES if all(ch not in c for ch in ("newline", "ideographic", "no-break"))]
+
+
+@pytest.mark.parametrize("status", [302, 307])
+@pytest.mark.parametrize("case", REDIRECT_CASES)
+def test_a_redirect_to_a_parser_differential_url_is_not_followed(api, allowed, target, case, status):
+    with Redirector() as redirector:
+        redirector.status = status
+        redirector.location = differential_urls(target.port, allowed.port)[case]
+        connector = api.created(webhook(redirector.url + "/hook"))
+        result = api.execute(connector["id"], {"body": "{}"}).get_json()
+    assert result["status"] == "error", result
+    assert target.received == [] and allowed.received == []
+    assert redirector.received == ["/hook"], result
