@@ -174,3 +174,81 @@ def test_a_redirect_to_a_parser_differential_url_is_not_followed(api, allowed, t
     assert result["status"] == "error", result
     assert target.received == [] and allowed.received == []
     assert redirector.received == ["/hook"], result
+
+
+# ---- #7.6: what a redirect to another origin carries ------------------------------------------
+
+SECRET_KEY = "key-SECRET-redirect-6"
+TOKEN = "tok-SECRET-redirect-6"
+
+
+def secret_webhook(url: str) -> dict:
+    return {"name": "secret hook", "connector_type_id": ".webhook",
+            "config": {"url": url, "method": "post", "hasAuth": True, "authType": "webhook-authentication-bearer",
+                       "headers": {"X-Team": "ops", "Content-Type": "application/json"}},
+            "secrets": {"token": TOKEN, "secretHeaders": {"X-Api-Key": SECRET_KEY}}}
+
+
+@pytest.fixture
+def open_api(tmp_path):
+    """Both loopback addresses allowed: the redirect itself is legitimate, only its baggage is not."""
+    app = make_app(tmp_path, OutboundSettings(allowed_hosts=("127.0.0.1", TARGET)))
+    yield Api.with_key(app)
+    with app.app_context():
+        db.engine.dispose()
+
+
+def leaked(received) -> set[str]:
+    names = {k.lower() for k in received.headers}
+    return names & {"authorization", "x-api-key", "x-team", "cookie", "proxy-authorization"}
+
+
+@pytest.mark.parametrize("status", [307, 308, 302])
+def test_a_redirect_to_another_host_carries_no_secret_header(open_api, target, status):
+    with Redirector() as redirector:
+        redirector.status, redirector.location = status, target.url + "/hook"
+        connector = open_api.created(secret_webhook(redirector.url + "/hook"))
+        result = open_api.execute(connector["id"], {"body": '{"text": "hi"}'}).get_json()
+    assert result["status"] == "ok", result
+    (got,) = target.received
+    assert leaked(got) == set(), got.headers
+    assert SECRET_KEY not in repr(got) and TOKEN not in repr(got)
+    if status != 302:  # 307/308 keep the method and body, and so the body's type
+        assert got.method == "POST" and got.body == b'{"text": "hi"}'
+        assert got.headers["Content-Type"] == "application/json"
+
+
+def test_a_redirect_to_another_port_of_the_same_host_carries_no_secret_header(open_api, allowed):
+    """Another port may be another service (decision: the origin is scheme, host and port)."""
+    with Redirector() as redirector:
+        redirector.status, redirector.location = 307, allowed.url + "/hook"
+        connector = open_api.created(secret_webhook(redirector.url + "/hook"))
+        assert open_api.execute(connector["id"], {"body": "{}"}).get_json()["status"] == "ok"
+    (got,) = allowed.received
+    assert leaked(got) == set(), got.headers
+
+
+def test_a_redirect_within_the_origin_keeps_every_header(open_api, allowed):
+    allowed.reply("/final")
+    allowed.reply("/hook", status=307, body=b"", headers={"Location": "/final"})
+    connector = open_api.created(secret_webhook(allowed.url + "/hook"))
+    assert open_api.execute(connector["id"], {"body": "{}"}).get_json()["status"] == "ok"
+    first, second = allowed.received
+    assert second.path == "/final" and leaked(second) == leaked(first) == {"authorization", "x-api-key", "x-team"}
+    assert second.headers["X-Api-Key"] == SECRET_KEY and second.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_named_secret_headers_are_dropped_and_the_others_kept(target):
+    """A caller that says which headers are secret keeps its other headers across origins."""
+    from app.outbound import OutboundClient
+
+    with Redirector() as redirector:
+        redirector.status, redirector.location = 307, target.url + "/hook"
+        OutboundClient(OutboundSettings()).request(
+            "POST", redirector.url + "/hook", data=b"{}", auth=("user", "pass-SECRET"), secret_headers={"x-sig"},
+            headers={"X-Sig": "sig-SECRET", "X-Team": "ops", "Cookie": "session=SECRET",
+                     "Proxy-Authorization": "Basic SECRET"},
+        )
+    (got,) = target.received
+    assert got.headers["X-Team"] == "ops"
+    assert {k.lower() for k in got.headers} & {"x-sig", "cookie", "authorization", "proxy-authorization"} == set()

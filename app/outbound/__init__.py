@@ -12,7 +12,7 @@ import logging
 import ssl
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
@@ -38,6 +38,40 @@ __all__ = [
     "check_url",
     "host_allowed",
 ]
+
+
+# Headers that carry no credential and are kept when a redirect leaves the origin. Every other header
+# is treated as secret unless the caller names the secret ones: a custom header is as likely to be a
+# key (X-Api-Key, X-Auth-Token, a signature) as not, and a dropped harmless header costs one failed call
+# while a forwarded secret one is a leaked credential.
+SAFE_HEADERS = frozenset(
+    {"accept", "accept-encoding", "accept-language", "content-type", "content-length", "user-agent"}
+)
+# Dropped on leaving the origin whatever the caller says.
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _endpoint(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(parts.scheme, 0)
+
+
+def _same_origin(old_url: str, new_url: str) -> bool:
+    """Whether a redirect stays with the same origin (scheme, host, port); an http -> https upgrade of
+    the same host on the default ports counts as the same, as requests treats it."""
+    old, new = _endpoint(old_url), _endpoint(new_url)
+    return old == new or (old[1] == new[1] and old[::2] == ("http", 80) and new[::2] == ("https", 443))
+
+
+def _without_secret_headers(headers: dict[str, str], secret_headers: Iterable[str] | None) -> dict[str, str]:
+    named = None if secret_headers is None else {h.lower() for h in secret_headers}
+    return {
+        k: v
+        for k, v in headers.items()
+        if k.lower() not in CREDENTIAL_HEADERS
+        and (k.lower() in SAFE_HEADERS if named is None else k.lower() not in named)
+    }
 
 
 class _TLSAdapter(HTTPAdapter):
@@ -206,10 +240,13 @@ class OutboundClient:
         read_timeout: float | None = None,
         stream: bool = False,
         trace: Trace | None = None,
+        secret_headers: Iterable[str] | None = None,
     ) -> OutboundResponse:
         """Send one request, following allowed redirects.
 
         The body is read (and capped) eagerly unless `stream` is true; then use `iter_bytes`.
+        A redirect to another origin drops `auth`, Authorization, Proxy-Authorization, Cookie and the
+        `secret_headers` (names); without them, every header not in SAFE_HEADERS.
         """
         s = self.settings
         timeout = (s.connect_timeout, max(read_timeout or 0, s.read_timeout))
@@ -242,9 +279,10 @@ class OutboundClient:
             if raw.is_redirect and location and hop < s.max_redirects:
                 raw.close()
                 next_url = urljoin(url, location)
-                if urlsplit(next_url).hostname != host:
+                check_url(next_url, s.allowed_hosts)  # before reading it: a refused URL is not compared
+                if not _same_origin(url, next_url):
                     auth = None
-                    headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+                    headers = _without_secret_headers(headers, secret_headers)
                 if raw.status_code in (301, 302, 303) and method != "HEAD":
                     method, body = "GET", None
                     headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
@@ -294,8 +332,9 @@ class BoundHttp:
         auth: tuple[str, str] | None = None,
         read_timeout: float | None = None,
         stream: bool = False,
+        secret_headers: Iterable[str] | None = None,
     ) -> OutboundResponse:
         return self._client.request(
             method, url, headers=headers, data=data, auth=auth, read_timeout=read_timeout, stream=stream,
-            trace=self.trace,
+            trace=self.trace, secret_headers=secret_headers,
         )
