@@ -112,3 +112,77 @@ def test_a_password_change_ends_every_session_including_copies(app):
     for who in (client, thief):
         assert who.get("/connectors").status_code == 302
         assert who.get("/api/actions/connectors").status_code == 401
+
+
+# ---- item 4: the sign-in throttle counts exactly and never locks the real admin out ------------------
+
+ATTACKER = "10.66.0.1"
+
+
+def test_thirty_parallel_bad_passwords_get_six_checked_and_the_admin_still_signs_in_from_elsewhere(app):
+    import threading
+
+    from sqlalchemy import select
+
+    from app.db import db
+    from app.models import SignInThrottle
+
+    clients = [app.test_client() for _ in range(30)]
+    tokens = [form_token(c) for c in clients]
+    start = threading.Barrier(len(clients), timeout=30)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def guess(n: int) -> None:
+        start.wait()
+        status = post_sign_in(clients[n], "admin", f"wrong-password-{n}", tokens[n], address=ATTACKER).status_code
+        with lock:
+            statuses.append(status)
+
+    threads = [threading.Thread(target=guess, args=(n,), daemon=True) for n in range(len(clients))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    # Five free guesses and the sixth, which starts the wait; every other one is refused unchecked.
+    assert sorted(statuses) == [401] * 6 + [429] * 24
+    with app.app_context():  # no lost updates: the counters say exactly what was checked
+        failures = [row.failures for row in db.session.scalars(select(SignInThrottle))]
+    assert failures and all(f == 6 for f in failures)
+
+    # The attacker's address waits, even with the right password (2 s after six failures, not 15 minutes) ...
+    blocked = post_sign_in(clients[0], "admin", PASSWORDS["admin"], tokens[0], address=ATTACKER)
+    assert blocked.status_code == 429
+    assert "Try again in 2 seconds." in blocked.get_data(as_text=True)
+    # ... while the admin, from an address that has not been failing, signs in at once.
+    admin = app.test_client()
+    assert post_sign_in(admin, "admin", PASSWORDS["admin"], form_token(admin), address="10.1.2.3").status_code == 303
+    assert admin.get("/connectors").status_code == 200
+
+
+def test_bad_passwords_for_the_admin_from_many_addresses_do_not_lock_the_admin_out(app):
+    client = app.test_client()
+    token = form_token(client)
+    for n in range(12):
+        assert post_sign_in(client, "admin", "wrong-password", token, address=f"10.0.0.{n + 1}").status_code == 401
+    # Each address is slowed down on its own after five ...
+    for _ in range(5):
+        assert post_sign_in(client, "admin", "wrong-password", token, address="10.0.0.1").status_code == 401
+    assert post_sign_in(client, "admin", PASSWORDS["admin"], token, address="10.0.0.1").status_code == 429
+    # ... and the right password from a fresh address works.
+    assert post_sign_in(client, "admin", PASSWORDS["admin"], token, address="10.0.9.9").status_code == 303
+
+
+def test_basic_auth_from_a_failing_address_waits_and_from_another_address_works(app):
+    import base64
+
+    def api_get(address: str, password: str):
+        credentials = base64.b64encode(f"admin:{password}".encode()).decode()
+        return app.test_client().get("/api/actions/connectors", headers={"Authorization": f"Basic {credentials}"},
+                                     environ_base={"REMOTE_ADDR": address})
+
+    for _ in range(6):
+        assert api_get(ATTACKER, "wrong-password").status_code == 401
+    assert api_get(ATTACKER, PASSWORDS["admin"]).status_code == 429
+    assert api_get("10.3.3.3", PASSWORDS["admin"]).status_code == 200

@@ -13,8 +13,10 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import DateTime, case, delete, literal, null, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.crypto import SecretsUnreadable
@@ -172,44 +174,98 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
-def _throttles(keys: list[str]) -> list[SignInThrottle]:
-    return list(db.session.scalars(select(SignInThrottle).where(SignInThrottle.key.in_(keys))))
+def throttle_key(username: str, address: str) -> str:
+    """The throttle row for this user name from this address (hashed: names and addresses may be long)."""
+    pair = f"{username[:USERNAME_MAX]}\0{address}".encode()
+    return "pair:" + hashlib.sha256(pair).hexdigest()
+
+
+def address_key(address: str) -> str:
+    """The throttle row for every user name tried from this address (password spraying)."""
+    return f"addr:{address}" if len(address) <= 64 else "addr:" + hashlib.sha256(address.encode()).hexdigest()
+
+
+def _block_after(now: datetime, failures_before: Any) -> Any:
+    """SQL: when the attempt that makes `failures_before + 1` failures blocks until (NULL while still free)."""
+    stamp = lambda seconds: literal(now + timedelta(seconds=seconds), DateTime(timezone=True))  # noqa: E731
+    steps = []
+    n = FREE_FAILURES
+    while timedelta(seconds=2 ** (n + 1 - FREE_FAILURES)) < MAX_BLOCK:
+        steps.append((failures_before == n, stamp(2 ** (n + 1 - FREE_FAILURES))))
+        n += 1
+    return case((failures_before < FREE_FAILURES, null()), *steps, else_=stamp(MAX_BLOCK.total_seconds()))
+
+
+def _count_failure(key: str, now: datetime, *, unless_blocked: bool) -> bool:
+    """Count one failure for `key` atomically (and set the block it earns): True when counted.
+
+    With `unless_blocked`, the same UPDATE first checks the key is not blocked, so parallel attempts each
+    see the others: after the free ones exactly one more is let through, then the block refuses the rest.
+    """
+    _ensure_row(key, now)
+    forgotten = SignInThrottle.last_failure_at < literal(now - FORGET_AFTER, DateTime(timezone=True))
+    before = case((forgotten, 0), else_=SignInThrottle.failures)
+    statement = update(SignInThrottle).where(SignInThrottle.key == key)
+    if unless_blocked:
+        statement = statement.where(or_(SignInThrottle.blocked_until.is_(None), SignInThrottle.blocked_until <= now))
+    result = db.session.execute(
+        statement.values(failures=before + 1, last_failure_at=now, blocked_until=_block_after(now, before))
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def _ensure_row(key: str, now: datetime) -> None:
+    """Insert the key's row unless it exists, without a race (INSERT … ON CONFLICT DO NOTHING)."""
+    values = {"key": key, "failures": 0, "last_failure_at": now, "blocked_until": None}
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:  # another database: insert, and take an existing row as fine
+        try:
+            with db.session.begin_nested():
+                db.session.add(SignInThrottle(**values))
+        except IntegrityError:
+            pass
+        return
+    db.session.execute(dialect_insert(SignInThrottle).values(**values).on_conflict_do_nothing(index_elements=["key"]))
+
+
+def _blocked(keys: list[str], now: datetime) -> SignInBlocked | None:
+    db.session.expire_all()
+    rows = db.session.scalars(select(SignInThrottle).where(SignInThrottle.key.in_(keys)))
+    until = max((b for row in rows if (b := _aware(row.blocked_until)) and b > now), default=None)
+    return SignInBlocked(max(1, int((until - now).total_seconds() + 0.999))) if until else None
 
 
 def authenticate(username: str, password: str, address: str) -> User:
-    """The user, or AccountError for bad credentials, or SignInBlocked while throttled."""
-    keys = [f"user:{username[:USERNAME_MAX]}", f"addr:{address}"]
+    """The user, or AccountError for bad credentials, or SignInBlocked while throttled.
+
+    Two counters, both counted atomically in the database: this user name from this address, and this
+    address for every name. Five failures are free, then each further one doubles the wait (2 s … 15 min).
+    The right password from an address that has not been failing always works, so no one can lock the
+    admin out by guessing; a guesser is slowed on every address they use.
+    """
     now = utcnow()
-    for row in _throttles(keys):
-        blocked = _aware(row.blocked_until)
-        if blocked and blocked > now:
-            raise SignInBlocked(max(1, int((blocked - now).total_seconds() + 0.999)))
+    pair, addr = throttle_key(username, address), address_key(address)
+    if (blocked := _blocked([pair, addr], now)) is not None:
+        raise blocked
+    # The attempt is counted as a failure before the password is checked: that count is the gate.
+    if not _count_failure(pair, now, unless_blocked=True):
+        raise _blocked([pair], now) or SignInBlocked(1)
     user = get_user(username)
     ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password) and user is not None
-    if ok:
-        for row in _throttles(keys):
-            db.session.delete(row)
-        db.session.commit()
-        return user
-    _record_failure(keys, now)
-    raise AccountError("Wrong user name or password.")
-
-
-def _record_failure(keys: list[str], now: datetime) -> None:
-    existing = {row.key: row for row in _throttles(keys)}
-    for key in keys:
-        row = existing.get(key)
-        if row is None:
-            row = SignInThrottle(key=key, failures=0)
-            db.session.add(row)
-        elif now - _aware(row.last_failure_at) > FORGET_AFTER:
-            row.failures = 0
-        row.failures += 1
-        row.last_failure_at = now
-        if row.failures > FREE_FAILURES:
-            wait = timedelta(seconds=2 ** (row.failures - FREE_FAILURES))
-            row.blocked_until = now + min(wait, MAX_BLOCK)
+    if not ok:
+        _count_failure(addr, now, unless_blocked=False)
+        raise AccountError("Wrong user name or password.")
+    # Success forgets this name's failures from this address. The address's count stays (it decays after
+    # FORGET_AFTER): a guesser with an account of their own must not be able to wipe it by signing in.
+    db.session.execute(delete(SignInThrottle).where(SignInThrottle.key == pair))
     db.session.commit()
+    return user
 
 
 # ---- API keys ----------------------------------------------------------------------------------
