@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import html
+import json
 import logging
+from urllib.parse import quote, quote_plus, urlencode
 
 from cryptography.fernet import Fernet
+from werkzeug.wrappers import Request, Response
 
 from app.db import db
 from app.models import Connector
+from tests.api_client import Api
 from tests.conftest import Browserish, make_app
 from tests.fakes.receiver import Receiver
+from tests.fakes.server import FakeServer
 from tests.helpers import connectors, create_via_form, events, webhook_fields
 
 CANARY = "canary-7f3a9c-do-not-leak"
@@ -48,6 +55,73 @@ def test_canary_secret_never_leaves_the_server(app, web, tmp_path, caplog):
         assert CANARY not in repr(vars(event))
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("switchboard.db*"))
     assert CANARY.encode() not in raw
+
+
+MARK = "7f3a9c"  # in every canary below: JSON, URL and HTML escaping all leave it as it is
+USER = f"canary-user-{MARK}"
+PASSWORD = f'canary-pw-"\\/<é>&{MARK}'  # ", \\, /, <, & and non-ASCII: each escapes differently
+HEADER_KEY = f"canary-key/{MARK}+="
+
+
+class Echo(FakeServer):
+    """A service that answers 500 with everything it was sent: the request's headers and body as JSON
+    (ASCII-escaped and with `\\/`, as PHP's json_encode writes it), URL-encoded and HTML-escaped."""
+
+    def __init__(self):
+        super().__init__(self._app)
+
+    @staticmethod
+    def _app(environ, start_response):
+        request = Request(environ)
+        sent = {"headers": dict(request.headers), "body": request.get_data(as_text=True)}
+        text = "\n".join([json.dumps(sent).replace("/", "\\/"), json.dumps(sent, ensure_ascii=False),
+                          urlencode(sent["headers"]), quote(json.dumps(sent)), html.escape(str(sent))])
+        return Response(text, 500, content_type="application/json")(environ, start_response)
+
+
+def _wire_forms() -> list[str]:
+    """The forms of the canaries that do not keep MARK readable: the Basic credential's base64."""
+    credential = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    return [credential, credential.replace("/", "\\/"), quote(credential, safe=""), quote_plus(credential)]
+
+
+def test_canary_secrets_in_every_encoding_never_leave_the_server(app, web, viewer, tmp_path, caplog):
+    """Issue #7 item 2: an echoing service returns the secrets base64-, JSON-, URL- and HTML-encoded."""
+    caplog.set_level(logging.DEBUG)
+    basic = webhook_fields("", **{"config.hasAuth": ["false", "true"], "config.authType": "webhook-authentication-basic",
+                                  "secrets.user": USER, "secrets.password": PASSWORD,
+                                  "secrets.secretHeaders.name": "X-Api-Key", "secrets.secretHeaders.value": HEADER_KEY})
+    with Echo() as echo:
+        fields = {**basic, "config.url": echo.url + "/echo"}
+        cid = create_via_form(web, ".webhook", fields)
+        pane = {"params.__present": "1", "params.body": '{"n": 1}'}
+        shown = [web.post(f"/connectors/{cid}/test", data=pane, htmx=True),
+                 viewer.post(f"/connectors/{cid}/test", data=pane, htmx=True),
+                 web.post("/connectors/new/.webhook/test", data={**fields, **pane}, htmx=True)]
+        executed = Api.with_key(app).execute(cid, {"body": '{"n": 1}'})
+    pages = [r.get_data(as_text=True) for r in shown] + [every_page(web, cid), every_page(viewer, cid)]
+    service_message = executed.get_json()["service_message"]
+    assert "X-Api-Key" in pages[0] and "••••••" in pages[0]  # the echo was shown, masked
+    assert "X-Api-Key" in service_message
+    for text in [*pages, service_message, caplog.text, *(repr(vars(e)) for e in events(app))]:
+        assert MARK not in text
+        for form in _wire_forms():
+            assert form not in text
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("switchboard.db*"))
+    assert MARK.encode() not in raw
+    assert not any(form.encode() in raw for form in _wire_forms())
+
+
+def test_a_secret_cut_off_by_a_message_limit_is_masked_too(app, web):
+    """A service message is shortened to 300 characters: the cut must not leave the secret's first part."""
+    with Receiver() as receiver:
+        url = receiver.reply("/echo", status=500, body="z" * 290 + " " + CANARY, headers={"Content-Type": "text/plain"})
+        cid = create_via_form(web, ".webhook", bearer_fields(url))
+        pane = web.post(f"/connectors/{cid}/test", data={"params.__present": "1"}, htmx=True).get_data(as_text=True)
+        executed = Api.with_key(app).execute(cid, {"body": "{}"}).get_json()
+    assert executed["service_message"].endswith("z ••••••…")
+    for text in (pane, executed["service_message"], every_page(web, cid), *(repr(vars(e)) for e in events(app))):
+        assert CANARY[:9] not in text
 
 
 def test_blank_secret_keeps_stored_value(app, web):
