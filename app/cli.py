@@ -8,11 +8,12 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from flask_migrate import upgrade
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 
 from app import settings
+from app.crypto import SecretsUnreadable
 from app.db import db
-from app.models import ROLES
+from app.models import ROLES, Connector
 from app.services import accounts, keyring, preconfigured, transfer
 from app.services import connectors as store
 
@@ -43,6 +44,42 @@ def _group(name: str, help: str) -> AppGroup:
     return AppGroup(name, help=help, callback=_require_initialised)
 
 
+def check_stored_secrets() -> tuple[int, list[Connector], int]:
+    """Decrypt every connector's stored secrets with the configured keys, so a changed key shows at once.
+
+    What cannot be decrypted is flagged `is_missing_secrets` (the list's Fix badge, `?missing=1`);
+    what can be read again (the old key is back) loses a flag only a failed decryption could have set.
+    Returns (readable, the unreadable connectors, recovered).
+    """
+    readable, unreadable, recovered = 0, [], 0
+    stored = select(Connector).where(Connector.secrets_encrypted.is_not(None), Connector.is_preconfigured.is_(False))
+    for connector in db.session.scalars(stored.order_by(Connector.name, Connector.id)):
+        try:
+            store.stored_secrets(connector)
+        except SecretsUnreadable:
+            connector.is_missing_secrets = True
+            unreadable.append(connector)
+            continue
+        readable += 1
+        if connector.is_missing_secrets:
+            connector.is_missing_secrets = False
+            recovered += 1
+    db.session.commit()
+    return readable, unreadable, recovered
+
+
+def _secrets_report(readable: int, unreadable: list[Connector], recovered: int) -> str:
+    lines = [f"Stored secrets: {readable} connector(s) readable"
+             + (f" ({recovered} readable again, no longer flagged)" if recovered else "")
+             + (f"; {len(unreadable)} cannot be decrypted with SWITCHBOARD_ENCRYPTION_KEYS"
+                " and are flagged as missing secrets:" if unreadable else ".")]
+    lines += [f"  {c.id}\t{c.name}" for c in unreadable]
+    if unreadable:
+        lines.append("Add the old key to SWITCHBOARD_ENCRYPTION_KEYS (then `flask secrets rotate`), "
+                     "or enter their secrets again (/connectors?missing=1).")
+    return "\n".join(lines)
+
+
 def register(app: Flask) -> None:
     @app.cli.command("init")
     def init() -> None:
@@ -51,6 +88,9 @@ def register(app: Flask) -> None:
         click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
         keyring()  # the encryption key exists from now on (generated, with a warning to back it up, if new)
         preconfigured.sync()
+        readable, unreadable, recovered = check_stored_secrets()  # a changed key shows in the list at once
+        if readable or unreadable:
+            click.echo(_secrets_report(readable, unreadable, recovered))
         admin = settings.bootstrap_admin()
         if admin:
             click.echo(accounts.ensure_admin(*admin))
@@ -174,6 +214,14 @@ def register(app: Flask) -> None:
 
     secrets = _group("secrets", help="Manage stored secrets.")
     app.cli.add_command(secrets)
+
+    @secrets.command("check")
+    def check() -> None:
+        """Try to decrypt every stored secret; flag what cannot be read as missing secrets (exit 1 if any)."""
+        readable, unreadable, recovered = check_stored_secrets()
+        click.echo(_secrets_report(readable, unreadable, recovered))
+        if unreadable:
+            raise SystemExit(1)
 
     @secrets.command("rotate")
     def rotate() -> None:

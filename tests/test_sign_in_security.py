@@ -1,4 +1,4 @@
-"""Issue #7, accounts: where sign-in may send you, the sign-in throttle under attack, and sign-out."""
+"""Issue #7, accounts and secrets: where sign-in may send you, the throttle under attack, sign-out, a changed key."""
 
 from __future__ import annotations
 
@@ -186,3 +186,55 @@ def test_basic_auth_from_a_failing_address_waits_and_from_another_address_works(
         assert api_get(ATTACKER, "wrong-password").status_code == 401
     assert api_get(ATTACKER, PASSWORDS["admin"]).status_code == 429
     assert api_get("10.3.3.3", PASSWORDS["admin"]).status_code == 200
+
+
+# ---- item 12: a changed encryption key shows in the list at once ------------------------------------
+
+
+def test_init_and_secrets_check_flag_connectors_a_changed_key_cannot_decrypt(tmp_path):
+    from cryptography.fernet import Fernet
+
+    from app.db import db
+    from tests.api_client import Api, bearer_webhook, webhook
+    from tests.conftest import make_app
+
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    before = make_app(tmp_path, keys=[old_key])
+    api = Api.with_key(before)
+    api.created(bearer_webhook("http://127.0.0.1:9/x", "token-12-abc", name="Bearer"), "bearer")
+    api.created(webhook("http://127.0.0.1:9/y", name="Open"), "open")
+    with before.app_context():
+        db.engine.dispose()
+
+    after = make_app(tmp_path, keys=[new_key])  # the operator lost or changed the key
+    api = Api.with_key(after)
+
+    def flagged() -> set[str]:
+        return {c["id"] for c in api.get("/api/actions/connectors").get_json() if c["is_missing_secrets"]}
+
+    def missing_page(client) -> str:
+        return client.get("/connectors?missing=1").get_data(as_text=True)
+
+    assert flagged() == set()  # nothing has run yet, so nothing knew
+    result = after.test_cli_runner().invoke(args=["init"])
+    assert result.exit_code == 0, result.output
+    assert "2 cannot be decrypted" in result.output and "bearer\tBearer" in result.output
+    assert flagged() == {"bearer", "open"}  # both had stored secrets under the old key (Open an empty set)
+    admin = after.test_client()
+    assert post_sign_in(admin, "admin", PASSWORDS["admin"], form_token(admin)).status_code == 303
+    listing = missing_page(admin)
+    assert "/connectors/bearer/edit#secrets" in listing and "/connectors/open/edit#secrets" in listing
+
+    check = after.test_cli_runner().invoke(args=["secrets", "check"])
+    assert check.exit_code == 1 and "2 cannot be decrypted" in check.output
+    with after.app_context():
+        db.engine.dispose()
+
+    restored = make_app(tmp_path, keys=[new_key, old_key])  # the old key is back beside the new one
+    api = Api.with_key(restored)
+    check = restored.test_cli_runner().invoke(args=["secrets", "check"])
+    assert check.exit_code == 0, check.output
+    assert "2 connector(s) readable (2 readable again, no longer flagged)." in check.output
+    assert flagged() == set()
+    with restored.app_context():
+        db.engine.dispose()
