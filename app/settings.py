@@ -14,6 +14,7 @@ This is the only module that reads the environment; the rest of the app reads `a
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -59,8 +60,22 @@ class OutboundSettings(_Strict):
     read_timeout: float = Field(DEFAULT_TIMEOUT_SECONDS, gt=0)
     max_response_bytes: int = Field(DEFAULT_MAX_RESPONSE_BYTES, gt=0)
     max_redirects: int = Field(5, ge=0, le=20)
+    # No connection or redirect may reach these, whatever allowed_hosts says; checked on the resolved
+    # address. The default is link-local (169.254.169.254 and every cloud's metadata service) and AWS's
+    # IPv6 metadata address.
+    denied_networks: tuple[str, ...] = ("169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128")
     tls: TLSSettings = TLSSettings()
     proxy: ProxySettings = ProxySettings()
+
+    @field_validator("denied_networks")
+    @classmethod
+    def _networks(cls, networks: tuple[str, ...]) -> tuple[str, ...]:
+        for network in networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not an address or CIDR network: {network!r}") from exc
+        return networks
 
 
 # Kibana's xpack.actions.email.services.enabled names; "*" enables all.

@@ -252,3 +252,87 @@ def test_named_secret_headers_are_dropped_and_the_others_kept(target):
     (got,) = target.received
     assert got.headers["X-Team"] == "ops"
     assert {k.lower() for k in got.headers} & {"x-sig", "cookie", "authorization", "proxy-authorization"} == set()
+
+
+# ---- #7.16: [outbound] denied_networks, checked on the resolved address --------------------------
+
+
+def denying_api(tmp_path, *networks: str, **settings) -> Api:
+    app = make_app(tmp_path, OutboundSettings(denied_networks=networks, **settings))
+    return Api.with_key(app)
+
+
+def assert_denied(result: dict) -> None:
+    assert result["status"] == "error", result
+    assert "[address_denied]" in result["service_message"], result
+    assert "[outbound] denied_networks" in result["service_message"], result
+
+
+def test_a_denied_address_is_refused_and_an_allowed_one_still_works(tmp_path, allowed, target):
+    api = denying_api(tmp_path, "127.0.0.2/32")
+    denied = api.created(webhook(target.url + "/hook", name="denied"))
+    assert_denied(api.execute(denied["id"], {"body": "{}"}).get_json())
+    assert target.received == []
+    fine = api.created(webhook(allowed.url + "/hook", name="fine"))
+    assert api.execute(fine["id"], {"body": "{}"}).get_json()["status"] == "ok"
+    assert [r.path for r in allowed.received] == ["/hook"]
+
+
+def test_a_redirect_into_a_denied_network_is_not_followed(tmp_path, target):
+    api = denying_api(tmp_path, "127.0.0.2/32")
+    with Redirector() as redirector:
+        redirector.status, redirector.location = 307, target.url + "/hook"
+        connector = api.created(webhook(redirector.url + "/hook"))
+        assert_denied(api.execute(connector["id"], {"body": "{}"}).get_json())
+        assert redirector.received == ["/hook"]
+    assert target.received == []
+
+
+def test_an_ipv4_mapped_ipv6_address_is_checked_as_its_ipv4_address(tmp_path, target):
+    api = denying_api(tmp_path, "127.0.0.2/32")
+    connector = api.created(webhook(f"http://[::ffff:127.0.0.2]:{target.port}/hook"))
+    assert_denied(api.execute(connector["id"], {"body": "{}"}).get_json())
+    assert target.received == []
+
+
+def test_a_host_name_is_checked_on_what_it_resolves_to(tmp_path, allowed):
+    """`localhost` resolves to loopback: denying loopback refuses the name, not just the literal."""
+    api = denying_api(tmp_path, "127.0.0.0/8", "::1/128")
+    connector = api.created(webhook(f"http://localhost:{allowed.port}/hook"))
+    result = api.execute(connector["id"], {"body": "{}"}).get_json()
+    assert_denied(result)
+    assert '"localhost"' in result["service_message"]
+    assert allowed.received == []
+
+
+def test_a_denied_target_is_refused_before_the_proxy_is_asked(tmp_path, target):
+    from app.settings import ProxySettings
+
+    with Receiver() as proxy:
+        proxy.reply("/hook")
+        api = denying_api(tmp_path, "127.0.0.2/32", proxy=ProxySettings(url=proxy.url))
+        connector = api.created(webhook(target.url + "/hook"))
+        assert_denied(api.execute(connector["id"], {"body": "{}"}).get_json())
+        assert proxy.received == []
+    assert target.received == []
+
+
+def test_the_default_denies_link_local_cloud_metadata_addresses():
+    """Checked on the policy itself: a test must not send a packet to 169.254.169.254."""
+    from app.outbound.policy import denied_network, parse_networks
+
+    default = parse_networks(OutboundSettings().denied_networks)
+    for address in ("169.254.169.254", "fe80::a9fe:a9fe", "::ffff:169.254.169.254", "fd00:ec2::254"):
+        assert denied_network(address, default) is not None, address
+    for address in ("127.0.0.1", "10.0.0.1", "::1", "93.184.216.34"):
+        assert denied_network(address, default) is None, address
+
+
+def test_a_bad_denied_network_is_a_config_error_naming_it(tmp_path):
+    from app.settings import ConfigError, load_file_config
+
+    config = tmp_path / "switchboard.toml"
+    config.write_text('[outbound]\ndenied_networks = ["169.254.0.0/16", "metadata"]\n')
+    with pytest.raises(ConfigError) as err:
+        load_file_config(config)
+    assert "outbound.denied_networks" in str(err.value) and "'metadata'" in str(err.value)

@@ -8,6 +8,7 @@ execution's trace with secret values masked.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ssl
 import time
@@ -20,7 +21,15 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InsecureRequestWarning
 
-from app.outbound.policy import OutboundError, check_url, host_allowed
+from app.outbound.policy import (
+    AddressDenied,
+    OutboundError,
+    check_url,
+    checked_pool_classes,
+    host_allowed,
+    parse_networks,
+    resolve_checked,
+)
 from app.outbound.trace import MASK, Exchange, Trace
 from app.settings import OutboundSettings
 
@@ -77,17 +86,22 @@ def _without_secret_headers(headers: dict[str, str], secret_headers: Iterable[st
 class _TLSAdapter(HTTPAdapter):
     """Carries an SSL context built for the verification mode and custom CA files."""
 
-    def __init__(self, ssl_context: ssl.SSLContext | None, check_hostname: bool, **kwargs):
+    def __init__(self, ssl_context: ssl.SSLContext | None, check_hostname: bool, pool_classes: dict, **kwargs):
         self._tls = {"ssl_context": ssl_context} if ssl_context is not None else {}
         if not check_hostname:
             self._tls["assert_hostname"] = False  # urllib3 matches names itself unless told not to
+        self._pool_classes = pool_classes  # connections that check [outbound] denied_networks
         super().__init__(**kwargs)
 
     def init_poolmanager(self, *args, **kwargs):
         super().init_poolmanager(*args, **{**kwargs, **self._tls})
+        self.poolmanager.pool_classes_by_scheme = self._pool_classes
 
     def proxy_manager_for(self, proxy, **kwargs):
-        return super().proxy_manager_for(proxy, **{**kwargs, **self._tls})
+        manager = super().proxy_manager_for(proxy, **{**kwargs, **self._tls})
+        if not proxy.lower().startswith("socks"):  # SOCKS pools are their own classes; the proxy resolves
+            manager.pool_classes_by_scheme = self._pool_classes
+        return manager
 
 
 def _ssl_context(settings: OutboundSettings) -> ssl.SSLContext | None:
@@ -197,8 +211,10 @@ class OutboundClient:
         self.settings = settings
         self._session = requests.Session()
         self._session.trust_env = False  # proxies come from our settings only
+        self._denied = parse_networks(settings.denied_networks)
         adapter = _TLSAdapter(
-            _ssl_context(settings), settings.tls.verification_mode == "full", pool_maxsize=16
+            _ssl_context(settings), settings.tls.verification_mode == "full", checked_pool_classes(self._denied),
+            pool_maxsize=16,
         )
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
@@ -220,13 +236,17 @@ class OutboundClient:
         )
         if check_url(prepared.url, self.settings.allowed_hosts) != host:  # pragma: no cover - belt and braces
             raise OutboundError("invalid_url", f'unable to parse url "{url}": the host is ambiguous')
+        proxies = self._proxies(host)
+        if proxies:  # the proxy connects and resolves; check what this host resolves the target to, too
+            with contextlib.suppress(OSError):  # a name only the proxy can resolve
+                resolve_checked(host, 0, self._denied)
         return self._session.send(
             prepared,
             timeout=timeout,
             allow_redirects=False,
             stream=True,
             verify=self.settings.tls.verification_mode != "none",
-            proxies=self._proxies(host),
+            proxies=proxies,
         )
 
     def request(
@@ -262,8 +282,8 @@ class OutboundClient:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", InsecureRequestWarning)
                     raw = self._send(method, url, host, headers, body, auth, timeout)
-            except requests.exceptions.RequestException as exc:
-                err = _translate(exc, url)
+            except (requests.exceptions.RequestException, AddressDenied) as exc:
+                err = exc.error if isinstance(exc, AddressDenied) else _translate(exc, url)
                 if exchange:
                     exchange.fail(err.message, (time.perf_counter() - hop_started) * 1000)
                 raise err from exc

@@ -13,12 +13,20 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 import unicodedata
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import idna
 import requests
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util import parse_url
+from urllib3.util.connection import _DEFAULT_TIMEOUT, _set_socket_options, allowed_gai_family
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class OutboundError(Exception):
@@ -120,3 +128,87 @@ def check_url(url: str, allowed: tuple[str, ...]) -> str:
             f'target hostname "{host}" is not in the allowed hosts list ([outbound] allowed_hosts)',
         )
     return host
+
+
+# ---- [outbound] denied_networks: checked on the resolved address of every connection --------------
+
+
+class AddressDenied(Exception):
+    """Not an OSError on purpose: urllib3 and requests let it through untouched, with no retry."""
+
+    def __init__(self, host: str, address: str, network: Network):
+        super().__init__(host, address, network)
+        self.error = OutboundError(
+            "address_denied",
+            f'connection to "{host}" refused: its address {address} is in {network}, '
+            "a denied network ([outbound] denied_networks)",
+        )
+
+
+def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(v, strict=False) for v in values)
+
+
+def denied_network(address: str, networks: tuple[Network, ...]) -> Network | None:
+    """The denied network `address` (as getaddrinfo gives it) falls in, IPv4-mapped IPv6 unwrapped."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    candidates = [ip]
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        candidates.append(ip.ipv4_mapped)
+    return next((n for n in networks for c in candidates if c.version == n.version and c in n), None)
+
+
+def resolve_checked(host: str, port: int, networks: tuple[Network, ...]) -> list[tuple]:
+    """getaddrinfo's answers for host:port, refused whole (AddressDenied) if any is denied: a name
+    that resolves into a denied network is not trusted with its other answers either."""
+    host = host.strip("[]")
+    answers = socket.getaddrinfo(host, port, allowed_gai_family(), socket.SOCK_STREAM)
+    for *_, sockaddr in answers:
+        if (network := denied_network(sockaddr[0], networks)) is not None:
+            raise AddressDenied(host, sockaddr[0], network)
+    return answers
+
+
+class _CheckedConnect:
+    """urllib3's `_new_conn` made in two steps: resolve once and check, then connect to the very
+    address checked. `self.host` stays the name, so Host, SNI and certificate checks use the name."""
+
+    denied_networks: tuple[Network, ...] = ()
+
+    def _new_conn(self) -> socket.socket:
+        try:
+            answers = resolve_checked(self._dns_host, self.port, self.denied_networks)
+        except socket.gaierror as exc:
+            raise NameResolutionError(self.host, self, exc) from exc
+        error: OSError | None = None
+        for family, socktype, proto, _, sockaddr in answers:
+            sock = None
+            try:
+                sock = socket.socket(family, socktype, proto)
+                _set_socket_options(sock, self.socket_options)
+                if self.timeout is not _DEFAULT_TIMEOUT:
+                    sock.settimeout(self.timeout)
+                if self.source_address:
+                    sock.bind(self.source_address)
+                sock.connect(sockaddr)
+                return sock
+            except OSError as exc:
+                error = exc
+                if sock is not None:
+                    sock.close()
+        if isinstance(error, TimeoutError):
+            raise ConnectTimeoutError(
+                self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})"
+            ) from error
+        raise NewConnectionError(self, f"Failed to establish a new connection: {error}") from error
+
+
+def checked_pool_classes(networks: tuple[Network, ...]) -> dict[str, type]:
+    """Connection pools for a urllib3 PoolManager whose connections check `networks`."""
+    attrs = {"denied_networks": networks}
+    http_conn = type("CheckedHTTPConnection", (_CheckedConnect, HTTPConnection), attrs)
+    https_conn = type("CheckedHTTPSConnection", (_CheckedConnect, HTTPSConnection), attrs)
+    return {
+        "http": type("CheckedHTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": http_conn}),
+        "https": type("CheckedHTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": https_conn}),
+    }
