@@ -61,6 +61,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         errors,
         events,
         health,
+        security,
         template_helpers,
         transfer,
         type_views,
@@ -78,6 +79,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.register(app)
     errors.register(app)
     template_helpers.register(app)
+    security.register(app)
     if app.config["SWITCHBOARD_TRUST_PROXY"]:
         # Behind a reverse proxy: take the client address and https from X-Forwarded-*.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
