@@ -544,3 +544,24 @@ def test_deleting_a_user_revokes_the_api_keys_they_made_and_keeps_them_listed(ap
     assert other.get("/api/actions/connectors").status_code == 200
     listed = runner.invoke(args=["keys", "list"]).output
     assert "dana's deploy" in listed and "revoked" in listed
+
+
+# ---- issue #7 item 15: header rows whose names and values do not pair up ---------------------------
+
+
+def test_header_rows_with_more_names_than_values_are_refused_at_the_field_not_dropped(app, web):
+    for names, values in ((["X-Team", "X-Env"], ["ops"]), (["X-Team"], ["ops", "stray"]), (["X-Team"], [])):
+        fields = webhook_fields("http://127.0.0.1:9/hook", **{"config.headers.name": names,
+                                                              "config.headers.value": values})
+        response = web.post("/connectors/new/.webhook", data=fields)
+        assert response.status_code == 422, (names, values)
+        page = html.unescape(response.get_data(as_text=True))
+        assert "Every headers row needs a name and a value" in page, (names, values)
+        assert connectors(app) == []
+    secret = {"config.headers.name": ["X-Team"], "config.headers.value": ["ops"],
+              "secrets.secretHeaders.name": ["X-Key", "X-Other"], "secrets.secretHeaders.value": ["k-1"]}
+    response = web.post("/connectors/new/.webhook", data=webhook_fields("http://127.0.0.1:9/hook", **secret))
+    assert response.status_code == 422
+    assert "Every secret headers row needs a name and a value" in html.unescape(response.get_data(as_text=True))
+    assert "k-1" not in response.get_data(as_text=True)  # a secret is never shown back
+    assert connectors(app) == []

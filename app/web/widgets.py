@@ -120,7 +120,13 @@ class KeyValue(Widget):
     def read(self, f: FormField, form: MultiDict, name: str, s: Section) -> None:
         pairs: dict[str, str] = {}
         shown = []
-        for key, value in zip(form.getlist(f"{name}.name"), form.getlist(f"{name}.value"), strict=False):
+        names, values = form.getlist(f"{name}.name"), form.getlist(f"{name}.value")
+        if len(names) != len(values):  # a row would be dropped without a word: refuse the field instead
+            s.errors[f.key] = (f"Every {f.label.lower()} row needs a name and a value field; the form sent "
+                               f"{len(names)} name(s) and {len(values)} value(s). Reload the page and try again.")
+            s.display[f.key] = [(key, "") for key in names]
+            return
+        for key, value in zip(names, values, strict=True):
             key = key.strip()
             if not key:
                 if value.strip():  # a value with no name would be dropped without a word
