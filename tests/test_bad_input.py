@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import html
+import json
 
 import pytest
 
 from tests.fakes.bedrock import ACCESS_KEY, SECRET_KEY, FakeBedrock
+from tests.fakes.receiver import Receiver
 from tests.helpers import connectors, create_via_form, webhook_fields
 
 
@@ -98,3 +100,57 @@ def test_hostile_names_are_escaped(app, web):
 def test_unknown_connector_is_a_404(web):
     assert web.get("/connectors/nope").status_code == 404
     assert web.post("/connectors/nope/test", data={}).status_code == 404
+
+
+# --- Deeply nested JSON (issue #7 item 7): refused with a 4xx that says why, before anything runs -----------
+
+DEEP = "[" * 5000 + "]" * 5000
+DEEP_OBJECT = '{"a": ' * 5000 + "1" + "}" * 5000
+TOO_DEEP = "nested more than 64 levels deep is refused"
+
+
+def _deep_api_refused(response) -> None:
+    assert response.status_code == 400, response.get_data(as_text=True)[:500]
+    body = response.get_json()
+    assert body["statusCode"] == 400 and TOO_DEEP in body["message"]
+
+
+def test_deeply_nested_json_in_api_bodies_is_a_400_before_anything_runs(app, stored):
+    from tests.api_client import Api, webhook
+
+    api = Api.with_key(app)
+    with Receiver() as receiver:
+        url = receiver.reply("/hook")
+        created = api.created(webhook(url))
+        deep_config = json.dumps(webhook(url, name="deep"))[:-1] + ', "extra": ' + DEEP_OBJECT + "}"
+        headers = {"Content-Type": "application/json"}
+        _deep_api_refused(api.post("/api/actions/connector", data=deep_config, headers=headers))
+        _deep_api_refused(api.put(f"/api/actions/connector/{created['id']}", data=deep_config, headers=headers))
+        _deep_api_refused(api.post(f"/api/actions/connector/{created['id']}/_execute",
+                                   data='{"params": {"body": "{}", "deep": ' + DEEP + "}}", headers=headers))
+        _deep_api_refused(api.post("/s/default/api/actions/connector/" + created["id"] + "/_execute",
+                                   data='{"params": ' + DEEP_OBJECT + "}", headers=headers))
+        _deep_api_refused(api.post("/api/saved_objects/_export", data='{"type": ["action"], "objects": ' + DEEP + "}",
+                                   headers=headers))
+        assert receiver.received == []  # the service was never called
+        # 64 levels are still fine.
+        fine = api.execute(created["id"], {"body": "{}", "nested": json.loads("[" * 62 + "]" * 62)})
+        assert fine.status_code == 200, fine.get_data(as_text=True)[:300]
+    assert [c.name for c in connectors(app)] == ["hook", "keep me"]
+    unauthenticated = app.test_client().post("/api/actions/connector", data=deep_config, headers=headers)
+    assert unauthenticated.status_code == 401  # authentication first: a stranger learns nothing more
+
+
+@pytest.mark.parametrize(("field", "sub_action", "value"), [
+    ("params.sub.body", "test", DEEP_OBJECT),  # a JSON text field (jsontext)
+    ("params.sub.messages", "invokeAI", DEEP),  # a JSON field (json)
+])
+def test_deeply_nested_json_in_a_test_pane_field_is_refused_before_running(app, web, stored, field, sub_action, value):
+    with FakeBedrock() as bedrock:
+        cid = create_via_form(web, ".bedrock", bedrock_fields(bedrock.url))
+        response = web.post(f"/connectors/{cid}/test",
+                            data={"params.__present": "1", "params.subAction": sub_action, field: value}, htmx=True)
+        assert bedrock.requests == []
+    page = html.unescape(response.get_data(as_text=True))
+    assert response.status_code == 422
+    assert TOO_DEEP in page

@@ -18,6 +18,7 @@ from wtforms import ValidationError
 
 from app.extensions import csrf
 from app.services import accounts
+from app.web.security import json_too_deep
 
 bp = Blueprint("api", __name__)
 SPACE = "default"  # Switchboard has one space; /s/default/... is accepted for Kibana clients
@@ -102,6 +103,17 @@ def authenticate():
                 raise ApiError(400, f"Cookie-authenticated requests need the page's CSRF token in X-CSRFToken: {exc}") from None
         return
     raise ApiError(401, "Authentication required: send Authorization: ApiKey <base64 id:key>, or Basic credentials.")
+
+
+@bp.before_request
+def refuse_deep_json():
+    """Refuse a JSON body nested too deeply before anything parses it (after authentication: a stranger
+    still gets 401). Every API body (create, update, _execute, _export) comes through here."""
+    if request.method in SAFE_METHODS or not request.is_json:
+        return
+    too_deep = json_too_deep(request.get_data(cache=True))
+    if too_deep:
+        raise ApiError(400, f"[request body]: {too_deep}")
 
 
 def require_admin(what: str) -> None:

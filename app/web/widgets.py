@@ -14,6 +14,7 @@ from werkzeug.datastructures import MultiDict
 
 from app.outbound.trace import MASK
 from app.types.fields import FormField
+from app.web.security import json_too_deep
 
 if TYPE_CHECKING:
     from app.web.forms import Section
@@ -71,6 +72,9 @@ class Json(TextArea):
     """Parsed JSON, shown indented."""
 
     def parse(self, raw: str) -> Any:
+        too_deep = json_too_deep(raw)  # before parsing: json.loads itself recurses once per level
+        if too_deep:
+            raise Invalid(too_deep)
         try:
             return json.loads(raw)
         except json.JSONDecodeError as exc:
