@@ -235,3 +235,62 @@ def test_init_and_secrets_check_flag_connectors_a_changed_key_cannot_decrypt(tmp
     assert flagged() == set()
     with restored.app_context():
         db.engine.dispose()
+
+
+# ---- item 15: request bodies: a chunked body past the limit, invalid UTF-8 in a form ---------------
+
+
+def _chunked(client, url: str, body: bytes, content_type: str, **headers):
+    import io
+
+    return client.post(url, input_stream=io.BytesIO(body), environ_overrides={"wsgi.input_terminated": True},
+                       headers={"Content-Type": content_type, "Transfer-Encoding": "chunked", **headers})
+
+
+def test_a_chunked_body_larger_than_the_limit_is_a_413_and_a_small_one_still_works(app):
+    import json
+
+    from tests.api_client import new_api_key
+
+    auth = {"Authorization": "ApiKey " + new_api_key(app), "kbn-xsrf": "true"}
+    big = json.dumps({"name": "a" * (10 * 1024 * 1024), "connector_type_id": ".server-log"}).encode()
+    response = _chunked(app.test_client(), "/api/actions/connector", big, "application/json", **auth)
+    assert response.status_code == 413
+    assert response.get_json()["statusCode"] == 413 and "larger than" in response.get_json()["message"]
+
+    small = json.dumps({"name": "chunked", "connector_type_id": ".server-log"}).encode()
+    response = _chunked(app.test_client(), "/api/actions/connector", small, "application/json", **auth)
+    assert response.status_code == 200 and response.get_json()["name"] == "chunked"
+
+    # A page's form, chunked and too large, is a 413 too (not a form silently cut at the limit).
+    from tests.conftest import Browserish
+
+    web = Browserish(app.test_client())
+    form = b"name=" + b"a" * (10 * 1024 * 1024)
+    response = _chunked(web.client, "/connectors/new/.server-log", form, "application/x-www-form-urlencoded",
+                        **{"X-CSRFToken": web.token()})
+    assert response.status_code == 413
+
+
+def test_a_form_that_is_not_utf8_is_refused_with_a_400_not_stored_with_replacement_characters(app):
+    from tests.conftest import Browserish
+    from tests.helpers import connectors
+
+    web = Browserish(app.test_client())
+    headers = {"X-CSRFToken": web.token()}
+    raw = web.client.post("/connectors/new/.server-log", data=b"name=caf%E9+log", headers=headers,
+                          content_type="application/x-www-form-urlencoded")  # Latin-1 é, not UTF-8
+    assert raw.status_code == 400
+    assert "UTF-8" in raw.get_data(as_text=True)
+    boundary = "sb-boundary-15"
+    multipart = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n").encode() + b"caf\xe9 log" \
+        + f"\r\n--{boundary}--\r\n".encode()
+    response = web.client.post("/connectors/new/.server-log", data=multipart, headers=headers,
+                               content_type=f"multipart/form-data; boundary={boundary}")
+    assert response.status_code == 400
+    assert connectors(app) == []
+
+    ok = web.client.post("/connectors/new/.server-log", data="name=caf%C3%A9+log", headers=headers,
+                         content_type="application/x-www-form-urlencoded")
+    assert ok.status_code == 303
+    assert [c.name for c in connectors(app)] == ["café log"]

@@ -6,6 +6,7 @@ Basic (see app/api/auth.py). Roles are checked with `admin_required`.
 
 from __future__ import annotations
 
+import io
 import re
 from functools import wraps
 from urllib.parse import unquote, urlsplit
@@ -143,7 +144,93 @@ def sign_out():
     return redirect(url_for("auth.sign_in"), 303)
 
 
+# ---- request bodies: sized before Flask reads them, and form text that is UTF-8 ----------------------
+
+BAD_FORM_TEXT = "switchboard.form_not_utf8"
+_CHUNK = 64 * 1024
+
+
+def _read_at_most(stream, limit: int) -> bytes:
+    """Up to `limit` bytes of `stream`, in a bounded number of reads."""
+    parts, size = [], 0
+    for _ in range(limit // _CHUNK + 2):
+        if size >= limit:
+            break
+        chunk = stream.read(min(_CHUNK, limit - size))
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+    return b"".join(parts)
+
+
+def _form_is_utf8(data: bytes, content_type: str) -> bool:
+    """Whether every name and (non-file) value of a form body is UTF-8, as the app decodes it.
+
+    Werkzeug replaces bytes that are not UTF-8 with U+FFFD, so a Latin-1 form would be stored changed.
+    """
+    from urllib.parse import unquote_to_bytes
+
+    from werkzeug.http import parse_options_header
+
+    mimetype, options = parse_options_header(content_type)
+    try:
+        if mimetype == "application/x-www-form-urlencoded":
+            for pair in data.split(b"&"):
+                unquote_to_bytes(pair.replace(b"+", b" ")).decode("utf-8")
+        elif mimetype == "multipart/form-data" and options.get("boundary"):
+            for part in data.split(b"--" + options["boundary"].encode("latin-1")):
+                head, found, body = part.partition(b"\r\n\r\n")
+                if found and b"filename=" not in head.lower():  # files are bytes; their own readers check them
+                    head.decode("utf-8")
+                    body.removesuffix(b"\r\n").decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class BodyGuard:
+    """WSGI middleware: give a chunked body a length, so the size limit sees it; flag form text that is not UTF-8.
+
+    A chunked request has no Content-Length, and Werkzeug then cuts its body at MAX_CONTENT_LENGTH without a
+    word (a 10 MB JSON body became a truncated, "invalid" one: a 400). Buffering it, up to the largest limit
+    any route allows, and naming its length lets each route's limit answer 413 as for any other large body.
+    """
+
+    def __init__(self, wsgi_app, app):
+        self.wsgi_app, self.app = wsgi_app, app
+
+    def _largest_limit(self) -> int:
+        from app.services.transfer import MAX_BYTES  # the import routes take a larger body than the rest
+
+        return max(self.app.config.get("MAX_CONTENT_LENGTH") or 0, MAX_BYTES)
+
+    def __call__(self, environ, start_response):
+        limit = self._largest_limit()
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower() and environ.get("wsgi.input_terminated"):
+            data = _read_at_most(environ["wsgi.input"], limit + 1)  # one byte more than allowed says "too large"
+            environ.pop("HTTP_TRANSFER_ENCODING")
+            environ["wsgi.input_terminated"] = False
+            environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(data), str(len(data))
+        content_type = environ.get("CONTENT_TYPE", "")
+        if content_type.lower().startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            length = environ.get("CONTENT_LENGTH", "")
+            if length.isdigit() and 0 < int(length) <= min(limit, self.app.config.get("MAX_CONTENT_LENGTH") or limit):
+                data = _read_at_most(environ["wsgi.input"], int(length))
+                environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(data), str(len(data))
+                if not _form_is_utf8(data, content_type):
+                    environ[BAD_FORM_TEXT] = True
+        return self.wsgi_app(environ, start_response)
+
+
+@bp.before_app_request
+def refuse_form_text_that_is_not_utf8():
+    if request.environ.get(BAD_FORM_TEXT):
+        abort(400, description="The form is not valid UTF-8 text; send it as UTF-8 (as browsers do).")
+
+
 def register(app) -> None:
+    app.wsgi_app = BodyGuard(app.wsgi_app, app)
     app.session_interface = SessionInterface()
     login_manager.init_app(app)
     app.register_blueprint(bp)
