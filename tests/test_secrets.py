@@ -15,6 +15,9 @@ from app.db import db
 from app.models import Connector
 from tests.api_client import Api
 from tests.conftest import Browserish, make_app
+from tests.fakes.bedrock import ACCESS_KEY, SECRET_KEY
+from tests.fakes.eventstream import CONTENT_TYPE as EVENT_STREAM
+from tests.fakes.eventstream import chunk_frame
 from tests.fakes.receiver import Receiver
 from tests.fakes.server import FakeServer
 from tests.helpers import connectors, create_via_form, events, webhook_fields
@@ -122,6 +125,45 @@ def test_a_secret_cut_off_by_a_message_limit_is_masked_too(app, web):
     assert executed["service_message"].endswith("z ••••••…")
     for text in (pane, executed["service_message"], every_page(web, cid), *(repr(vars(e)) for e in events(app))):
         assert CANARY[:9] not in text
+
+
+class SplitStream(FakeServer):
+    """A Bedrock-like model that streams back what it was told, three characters per piece: a secret in
+    the prompt comes back split across pieces."""
+
+    def __init__(self):
+        super().__init__(self._app)
+
+    @staticmethod
+    def _app(environ, start_response):
+        prompt = json.loads(Request(environ).get_data())["messages"][-1]["content"]
+        frames = [chunk_frame({"type": "message_start", "message": {"id": "m1", "type": "message", "role": "assistant",
+                                                                    "content": [], "usage": {"input_tokens": 1}}}),
+                  chunk_frame({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})]
+        text = "you sent " + prompt
+        frames += [chunk_frame({"type": "content_block_delta", "index": 0,
+                                "delta": {"type": "text_delta", "text": text[i:i + 3]}}) for i in range(0, len(text), 3)]
+        frames += [chunk_frame({"type": "content_block_stop", "index": 0}),
+                   chunk_frame({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 9}}),
+                   chunk_frame({"type": "message_stop"})]
+        return Response(frames, 200, content_type=EVENT_STREAM)(environ, start_response)
+
+
+def test_a_secret_split_across_streamed_pieces_is_masked(app, web):
+    with SplitStream() as model:
+        cid = create_via_form(web, ".bedrock", {"name": "split", "config.apiUrl": model.url,
+                                                "secrets.accessKey": ACCESS_KEY, "secrets.secret": SECRET_KEY})
+        response = web.post(f"/connectors/{cid}/test", htmx=True, headers={"Accept": "text/event-stream"}, data={
+            "params.__present": "1", "params.subAction": "invokeStream",
+            "params.sub.messages": json.dumps([{"role": "user", "content": f"is {SECRET_KEY} safe?"}])})
+        stream = response.get_data(as_text=True)
+    pieces = [json.loads(line[len("data: "):]) for block in stream.split("\n\n") if block.startswith("event: delta")
+              for line in block.splitlines()[1:]]
+    streamed = "".join(pieces)
+    assert streamed == "you sent is •••••• safe?"
+    assert SECRET_KEY not in stream and SECRET_KEY[:6] not in streamed
+    for event in events(app):
+        assert SECRET_KEY not in repr(vars(event))
 
 
 def test_blank_secret_keeps_stored_value(app, web):

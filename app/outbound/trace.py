@@ -174,6 +174,22 @@ class Masker:
                 at = form.find(last, at + 1)
         return text[: end - longest] + MASK + text[end:] if longest else text
 
+    def partial_tail(self, text: str) -> int:
+        """How many characters at the end of `text` begin some form (a secret that may be completed by
+        the next piece of a stream); 0 if none."""
+        longest, last = 0, text[-1:] if text else ""
+        for form in self._forms if last else ():
+            at = form.find(last)
+            while at != -1 and at + 1 < len(form):  # a proper prefix: the whole form is masked already
+                k = at + 1
+                if k > longest and k <= len(text) and text.endswith(form[:k]):
+                    longest = k
+                at = form.find(last, at + 1)
+        return longest
+
+    def stream(self) -> StreamMasker:
+        return StreamMasker(self)
+
     def url(self, url: str) -> str:
         parts = urlsplit(url)
         netloc = parts.netloc
@@ -193,6 +209,25 @@ class Masker:
         if isinstance(value, dict):
             return {k: self.deep(v) for k, v in value.items()}
         return value
+
+
+class StreamMasker:
+    """Masks streamed text whose pieces may split a secret: the end of each piece that could begin a
+    secret is held back until the next piece shows whether it does (`flush` at the stream's end)."""
+
+    def __init__(self, masker: Masker):
+        self.masker = masker
+        self._held = ""
+
+    def feed(self, piece: str) -> str:
+        text = self.masker(self._held + piece)
+        keep = self.masker.partial_tail(text)
+        self._held = text[len(text) - keep:] if keep else ""
+        return text[: len(text) - keep]
+
+    def flush(self) -> str:
+        held, self._held = self._held, ""
+        return self.masker.cut(held) if held else ""
 
 
 @dataclass

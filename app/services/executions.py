@@ -96,12 +96,16 @@ def stream(target: Target, params: dict, *, source: str, actor: str, lookup: str
         try:
             out = _start(target, params, trace, lookup)
             if inspect.isgenerator(out):
-                while True:
+                pieces = trace.masker.stream()  # a secret split across two pieces is masked too
+                done = False
+                while not done:
                     try:
-                        delta = trace.masker(next(out))
+                        delta = pieces.feed(next(out))
                     except StopIteration as stop:
-                        result = stop.value
-                        break
+                        result, done = stop.value, True
+                        delta = pieces.flush()
+                    if not delta:
+                        continue
                     deltas.append(delta)
                     try:
                         yield delta
