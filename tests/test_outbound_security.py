@@ -122,6 +122,14 @@ def test_a_plain_url_to_the_allowed_host_still_works(api, allowed, target):
     assert [r.path for r in allowed.received] == ["/hook"], result and target.received == []
 
 
+def test_spaces_and_backslashes_in_the_path_are_not_the_host_and_still_work(api, allowed, target):
+    """D3's intake path has a space ("Security Operations"): only the scheme and authority are strict."""
+    allowed.reply("/Security Operations/hook")
+    connector = api.created(webhook(allowed.url + "/Security Operations/hook?q=a b\\c"))
+    assert api.execute(connector["id"], {"body": "{}"}).get_json()["status"] == "ok"
+    assert [r.path for r in allowed.received] == ["/Security Operations/hook"] and target.received == []
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_create_refuses_parser_differential_urls(api, allowed, target, case):
     url = differential_urls(target.port, allowed.port)[case]

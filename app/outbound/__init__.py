@@ -24,6 +24,7 @@ from urllib3.exceptions import InsecureRequestWarning
 from app.outbound.policy import (
     AddressDenied,
     OutboundError,
+    check_location,
     check_url,
     checked_pool_classes,
     host_allowed,
@@ -298,7 +299,7 @@ class OutboundClient:
             location = raw.headers.get("Location")
             if raw.is_redirect and location and hop < s.max_redirects:
                 raw.close()
-                next_url = urljoin(url, location)
+                next_url = urljoin(url, check_location(location))
                 check_url(next_url, s.allowed_hosts)  # before reading it: a refused URL is not compared
                 if not _same_origin(url, next_url):
                     auth = None

@@ -57,9 +57,16 @@ def _refuse(url: str, why: str) -> OutboundError:
     return OutboundError("invalid_url", f'unable to parse url "{_printable(url)}": {why}')
 
 
+_AUTHORITY_END = re.compile(r"[/?#]")
+
+
 def _unsafe_character(url: str) -> bool:
-    return any(
-        c == "\\" or ord(c) <= 0x20 or ord(c) == 0x7F or unicodedata.category(c)[0] in "CZ" for c in url
+    """A control character anywhere, or a space, backslash or invisible character in the scheme and
+    authority (where parsers split differently); a path may hold spaces (requests encodes them)."""
+    scheme, sep, rest = url.partition("://")
+    head = scheme + sep + _AUTHORITY_END.split(rest, maxsplit=1)[0]
+    return any(unicodedata.category(c) == "Cc" for c in url) or any(
+        c == "\\" or unicodedata.category(c)[0] in "CZ" for c in head
     )
 
 
@@ -75,7 +82,7 @@ def client_host(url: str) -> tuple[str, str]:
     if not isinstance(url, str) or not url:
         raise _refuse(str(url), "must be an http(s) URL with a host")
     if _unsafe_character(url):
-        raise _refuse(url, "URLs may not contain spaces, control characters or backslashes")
+        raise _refuse(url, "a URL may not hold control characters, nor spaces or backslashes before its path")
     try:
         parts = urlsplit(url)
         split_host = parts.hostname
@@ -116,6 +123,19 @@ def client_host(url: str) -> tuple[str, str]:
     if client.scheme != parts.scheme or host != expected or client.port != split_port:
         raise _refuse(url, f'the host is ambiguous ("{split_host}" or "{host}")')
     return host, split_host
+
+
+def check_location(location: str) -> str:
+    """A redirect's Location, refused if it holds a backslash or a control character anywhere:
+    browsers read a backslash as a slash (so `http:` and two backslashes name another host) where
+    urljoin reads a path, so its meaning is ambiguous. The joined URL then goes through check_url."""
+    if any(c == "\\" or unicodedata.category(c) == "Cc" for c in location):
+        raise OutboundError(
+            "invalid_url",
+            f'unable to parse url "{_printable(location)}" (a redirect\'s Location): '
+            "it holds a backslash or a control character",
+        )
+    return location
 
 
 def check_url(url: str, allowed: tuple[str, ...]) -> str:
