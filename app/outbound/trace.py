@@ -132,12 +132,14 @@ class Masker:
     def add_header(self, name: str, value: str) -> None:
         """A header sent with a run: a credential header's whole value, or any header carrying a known
         secret (a secret header), is masked whole when a service echoes it."""
-        if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
+        if not isinstance(value, str):
             return
+        scheme, _, credential = value.strip().rpartition(" ")  # the credential after "Basic "/"Bearer "
+        if len(credential) < MIN_SECRET_LENGTH or (not scheme and value.strip() != value):
+            return  # "Bearer " with no token: nothing secret to mask
         if name.lower() in CREDENTIAL_HEADERS or self(value) != value:
             self.add(value)
-            if " " in value:  # the credential after its scheme word ("Basic ...", "Bearer ...")
-                self.add(value.split(" ", 1)[1].strip())
+            self.add(credential)
 
     def _pair_up(self, values: list[str]) -> None:
         values = values[:_MAX_PAIRED_SECRETS]
