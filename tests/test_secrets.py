@@ -102,7 +102,9 @@ def test_canary_secrets_in_every_encoding_never_leave_the_server(app, web, viewe
                  viewer.post(f"/connectors/{cid}/test", data=pane, htmx=True),
                  web.post("/connectors/new/.webhook/test", data={**fields, **pane}, htmx=True)]
         executed = Api.with_key(app).execute(cid, {"body": '{"n": 1}'})
+    assert [r.status_code for r in shown] == [200, 200, 200]  # a viewer may run the test pane too
     pages = [r.get_data(as_text=True) for r in shown] + [every_page(web, cid), every_page(viewer, cid)]
+    assert "X-Api-Key" in pages[1]  # the viewer saw the echo, masked
     service_message = executed.get_json()["service_message"]
     assert "X-Api-Key" in pages[0] and "••••••" in pages[0]  # the echo was shown, masked
     assert "X-Api-Key" in service_message
