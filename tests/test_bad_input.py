@@ -154,3 +154,16 @@ def test_deeply_nested_json_in_a_test_pane_field_is_refused_before_running(app, 
     page = html.unescape(response.get_data(as_text=True))
     assert response.status_code == 422
     assert TOO_DEEP in page
+
+
+def test_a_deeply_nested_body_sent_to_an_echoing_webhook_shows_as_text_not_a_500(app, web):
+    from tests.fakes.receiver import Receiver
+    from tests.helpers import create_via_form, webhook_fields
+
+    deep = "[" * 5000 + "]" * 5000
+    with Receiver() as receiver:
+        url = receiver.reply("/echo", body=deep)  # a hostile service answers with it too
+        cid = create_via_form(web, ".webhook", webhook_fields(url))
+        response = web.post(f"/connectors/{cid}/test", data={"params.__present": "1", "params.body": deep}, htmx=True)
+    assert response.status_code == 200
+    assert 'data-status="ok"' in response.get_data(as_text=True)

@@ -9,20 +9,29 @@ from flask import Flask, current_app, url_for
 
 from app.types import REGISTRY
 from app.types.fields import FormField, form_fields
+from app.web.security import json_too_deep
 from app.web.widgets import widget_for
 
 
 def pretty(value) -> str:
-    """JSON (a structure, or text that parses as JSON) indented; anything else as text."""
+    """JSON (a structure, or text that parses as JSON) indented; anything else as text.
+
+    Text nested too deeply to parse safely is shown as it is (a hostile service may answer that way).
+    """
     if isinstance(value, str):
+        if json_too_deep(value):
+            return value
         try:
             value = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             return value
         if not isinstance(value, (dict, list)):
             return json.dumps(value)
     if isinstance(value, (dict, list, int, float, bool)) or value is None:
-        return json.dumps(value, indent=2, ensure_ascii=False)
+        try:
+            return json.dumps(value, indent=2, ensure_ascii=False)
+        except (ValueError, RecursionError):
+            return "(nested too deeply to show)"
     return str(value)
 
 
