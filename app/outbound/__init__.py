@@ -1,9 +1,10 @@
 """The one outbound HTTP client (DESIGN rule 3).
 
 Every call any connector type makes goes through `OutboundClient.request`, which enforces the
-allowed-hosts list (on every redirect too), connect/read timeouts, the response-size cap, the TLS
-verification mode with custom CA files, and the proxy settings, and records what was sent in the
-execution's trace with secret values masked.
+allowed-hosts list and the denied networks (policy.py; on every redirect too), connect/read timeouts,
+the response-size cap, the TLS verification mode with custom CA files, and the proxy settings, drops
+credentials when a redirect leaves the origin, and records what was sent in the execution's trace
+with secret values masked.
 """
 
 from __future__ import annotations
