@@ -108,8 +108,15 @@
     });
   }
   // Enter in a test-pane field runs the test; left alone it would submit the connector form (a save).
+  // A field marked data-enter-event gets an "enter" event instead (hx-trigger="enter"): no inline script
+  // or trigger filter, which the Content-Security-Policy would refuse.
   document.addEventListener("keydown", function (e) {
     if (e.key !== "Enter" || e.isComposing || e.target.tagName !== "INPUT") return;
+    if (e.target.hasAttribute("data-enter-event")) {
+      e.preventDefault();
+      htmx.trigger(e.target, "enter");
+      return;
+    }
     var pane = e.target.closest(".test-pane");
     var run = pane && pane.querySelector(".run-test");
     if (!run) return;

@@ -344,3 +344,16 @@ def test_a_bad_denied_network_is_a_config_error_naming_it(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_file_config(config)
     assert "outbound.denied_networks" in str(err.value) and "'metadata'" in str(err.value)
+
+
+def test_a_cookie_one_service_sets_is_never_sent_on_another_connectors_request(open_api, allowed):
+    setter = allowed.reply("/login", status=200, headers={"Set-Cookie": "session=team-a-secret; Path=/",
+                                                          "Content-Type": "application/json"})
+    other = allowed.reply("/other", status=200)
+    team_a = open_api.created(webhook(setter, name="team a"))["id"]
+    team_b = open_api.created(webhook(other, name="team b"))["id"]
+
+    assert open_api.execute(team_a, {"body": "{}"}).get_json()["status"] == "ok"
+    assert open_api.execute(team_b, {"body": "{}"}).get_json()["status"] == "ok"
+
+    assert "cookie" not in {k.lower() for k in allowed.received[-1].headers}

@@ -10,6 +10,7 @@ with secret values masked.
 from __future__ import annotations
 
 import contextlib
+import http.cookiejar
 import logging
 import ssl
 import time
@@ -213,6 +214,9 @@ class OutboundClient:
         self.settings = settings
         self._session = requests.Session()
         self._session.trust_env = False  # proxies come from our settings only
+        # One session serves every connector of every team: a cookie one service sets must never be sent
+        # on another connector's request, so the jar keeps none.
+        self._session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
         self._denied = parse_networks(settings.denied_networks)
         adapter = _TLSAdapter(
             _ssl_context(settings), settings.tls.verification_mode == "full", checked_pool_classes(self._denied),
