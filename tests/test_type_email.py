@@ -689,3 +689,15 @@ def test_the_service_decides_which_fields_show_and_the_test_pane_sends_mail(page
     connector = page.request.get(f"{live.url}/api/actions/connector/{page.url.rsplit('/', 1)[1]}").json()
     assert connector["config"] == {"from": SENDER, "service": "other", "host": "127.0.0.1", "port": smtp.port,
                                    "secure": False, "hasAuth": False, "allowHtml": False}
+
+
+def test_a_mail_server_in_a_denied_network_is_never_connected_to(tmp_path, smtp):
+    outbound = OutboundSettings(denied_networks=("127.0.0.1/32",))
+    app = make_app(tmp_path / "denied", file_config=FileConfig(outbound=outbound, email=EmailSettings()))
+    web = Browserish(app.test_client())
+    cid = create_via_form(web, ".email", smtp_fields(smtp.port))
+
+    page = run_test_pane(web, cid)
+
+    assert 'data-status="error"' in page and "denied_networks" in page
+    assert smtp.received == []  # refused before connecting: the message names the setting

@@ -19,6 +19,7 @@ from email.message import EmailMessage
 import certifi
 
 from app.outbound import OutboundError, Trace, host_allowed
+from app.outbound.policy import AddressDenied, parse_networks, resolve_checked
 from app.outbound.trace import Exchange
 from app.settings import OutboundSettings
 
@@ -77,12 +78,33 @@ class _Recording:
         return code, text
 
 
+def _checked_socket(host: str, port: int, timeout: float, denied: tuple) -> socket.socket:
+    """Resolve once, refuse a denied network ([outbound] denied_networks), connect to the address checked."""
+    error: OSError | None = None
+    for family, socktype, proto, _, sockaddr in resolve_checked(host, port, denied):
+        sock = socket.socket(family, socktype, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+    raise error or OSError(f"no address for {host}")
+
+
 class _SMTP(_Recording, smtplib.SMTP):
-    pass
+    denied: tuple = ()
+
+    def _get_socket(self, host, port, timeout):
+        return _checked_socket(host, port, timeout, self.denied)
 
 
 class _SMTPS(_Recording, smtplib.SMTP_SSL):
-    pass
+    denied: tuple = ()
+
+    def _get_socket(self, host, port, timeout):
+        return self.context.wrap_socket(_checked_socket(host, port, timeout, self.denied), server_hostname=self._host)
 
 
 def tls_context(settings: OutboundSettings, *, verify: bool = True) -> ssl.SSLContext:
@@ -141,7 +163,7 @@ def send_mail(
     except SmtpError as exc:
         _record(exchange, dialogue, tls, sender, recipients, started, error=exc)
         raise
-    except (smtplib.SMTPException, OSError) as exc:
+    except (smtplib.SMTPException, OSError, AddressDenied) as exc:
         error = _translate(exc, origin)
         _record(exchange, dialogue, tls, sender, recipients, started, error=error)
         raise error from None
@@ -160,6 +182,7 @@ def _connect(settings: OutboundSettings, dialogue: _Dialogue, host: str, port: i
     else:
         client = _SMTP(local_hostname=local_name, timeout=settings.connect_timeout)
     client.dialogue = dialogue
+    client.denied = parse_networks(settings.denied_networks)
     client._host = host  # smtplib sets it only when the constructor connects; STARTTLS checks the name against it
     try:
         client.connect(host, port)
@@ -171,6 +194,8 @@ def _connect(settings: OutboundSettings, dialogue: _Dialogue, host: str, port: i
 
 def _translate(exc: BaseException, origin: str) -> SmtpError:
     """Errors in the words nodemailer uses (Kibana's service message), with a retry where one could help."""
+    if isinstance(exc, AddressDenied):
+        return SmtpError(exc.error.code, exc.error.message)
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return SmtpError("auth_failed", f"Invalid login: {_reply(exc.smtp_code, exc.smtp_error)}",
                          reply_code=exc.smtp_code)
