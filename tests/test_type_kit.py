@@ -11,7 +11,7 @@ import pytest
 from app.services import connectors as store
 from app.types import all_types
 from app.types.fields import form_fields
-from app.types.kit import ConnectorType, InvalidSettings, SubActionParams, url_fields
+from app.types.kit import EXAMPLE_CASE, ConnectorType, InvalidSettings, SubActionParams, url_fields
 from app.web.widgets import WIDGETS
 from tests.type_examples import local_example, slug
 
@@ -74,6 +74,21 @@ def test_every_sub_action_has_a_handler_and_a_valid_example(ctype: ConnectorType
     for name, spec in ctype.sub_actions.items():
         assert spec.example is not None, f"{ctype.id}: sub-action {name} has no example"
         ctype.parse_params({"subAction": name, "subActionParams": spec.example})
+
+
+@pytest.mark.parametrize("ctype", TYPES, ids=ids)
+def test_a_type_that_takes_cases_turns_one_into_valid_push_params(ctype: ConnectorType):
+    """A case pushed with the type's default case fields is a `pushToService` the type accepts."""
+    assert ("pushToService" in ctype.sub_actions) == (ctype.case_fields is not None), (
+        f"{ctype.id}: a type with pushToService declares case_fields, and only such a type")
+    if ctype.case_fields is None:
+        return
+    incident = ctype.case_incident(EXAMPLE_CASE, ctype.case_fields())
+    assert isinstance(incident, dict) and incident
+    for external_id in (None, "EXT-1"):
+        params = {"incident": {**incident, "externalId": external_id}, "comments": [{"commentId": "c1", "comment": "x"}]}
+        name, _ = ctype.parse_params({"subAction": "pushToService", "subActionParams": params})
+        assert name == "pushToService"
 
 
 @pytest.mark.parametrize("ctype", TYPES, ids=ids)

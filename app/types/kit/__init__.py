@@ -7,6 +7,7 @@ See the README's "Adding a connector type" for a walk-through.
 
 from app.outbound import OutboundError, OutboundResponse
 from app.types.kit import http
+from app.types.kit.cases import EXAMPLE_CASE, CaseView
 from app.types.kit.context import Context
 from app.types.kit.declaration import (
     ConnectorType,
@@ -22,7 +23,9 @@ from app.types.kit.result import GENERIC_ERROR, Failed, Result, TokenUsage
 from app.types.kit.schema import EmptySchema, Field, Schema, Url, describe_errors, url_fields
 
 __all__ = [
+    "EXAMPLE_CASE",
     "GENERIC_ERROR",
+    "CaseView",
     "ConnectorType",
     "Context",
     "EmptySchema",

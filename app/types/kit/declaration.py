@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from pydantic import ValidationError
 
 from app.outbound import MASK, BoundHttp, OutboundError, check_url
+from app.types.kit.cases import CaseView
 from app.types.kit.context import Context
 from app.types.kit.result import Failed, Result
 from app.types.kit.schema import (
@@ -110,6 +111,8 @@ class ConnectorType:
     calls_out: ClassVar[bool] = True
     sub_actions: ClassVar[dict[str, SubAction]] = {}
     lookups: ClassVar[dict[str, SubAction]] = {}
+    # Set by types a case can be pushed to (see app/types/kit/cases.py): the per-case choices.
+    case_fields: ClassVar[type[Schema] | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -243,6 +246,10 @@ class ConnectorType:
         except Failed as failed:
             return failed.result
         return _ending_failed(out) if inspect.isgenerator(out) else out
+
+    def case_incident(self, case: CaseView, fields: Any) -> dict[str, Any]:
+        """The `incident` of this type's `pushToService` params for `case` (types with `case_fields`)."""
+        raise NotImplementedError(f"{self.id} cannot receive cases")
 
     def execute(self, ctx: Context) -> ExecuteReturn:
         raise NotImplementedError(f"{self.id} declares neither execute() nor sub-actions")
