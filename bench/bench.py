@@ -45,14 +45,13 @@ from app import create_app
 from app.db import db
 from app.models import Connector, Event
 from app.services import accounts, executions
-from app.services import keyring as services_keyring
 from app.services import connectors as store
+from app.services import keyring as services_keyring
 from app.settings import FileConfig, OutboundSettings
 from app.types.bedrock import DEFAULT_MODEL, DEFAULT_URL
 from app.types.webhook import BASIC
+from bench import live
 from tests.fakes.receiver import Receiver
-
-import live
 
 N = int(os.environ.get("BENCH_N", "200"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "20"))

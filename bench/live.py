@@ -81,7 +81,7 @@ class Gunicorn:
         self._env, self._log_path = env, log
 
     def __enter__(self) -> Gunicorn:
-        self._log = open(self._log_path, "w")  # noqa: SIM115 - closed in __exit__
+        self._log = open(self._log_path, "w")
         self.proc = subprocess.Popen(
             [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.port}", "wsgi:app"],
             cwd=ROOT, env=self._env, stdout=self._log, stderr=subprocess.STDOUT,
