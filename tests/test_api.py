@@ -159,6 +159,17 @@ def test_list_is_sorted_by_name_and_counts_references(api):
         assert row["referenced_by_count"] == 0 and row["config"] == {}
 
 
+def test_list_answers_each_connector_as_its_own_get_does(api, receiver):
+    """The list passes stored config through without re-encoding it; what a client reads must not change."""
+    hook = api.created({"name": "Zoo hook", "connector_type_id": ".webhook", "config": {
+        "url": receiver.url + "/hook", "method": "put", "hasAuth": False, "headers": {"X-Team": "Zoo \"quoted\" ünïcode"}}})
+    log = api.created({"name": "ärger log", "connector_type_id": ".server-log"})
+    listed = api.get("/api/actions/connectors").get_json()
+    assert [c["name"] for c in listed] == ["Zoo hook", "ärger log"]
+    for row, created in zip(listed, (hook, log), strict=True):
+        assert row == {**api.get(f"/api/actions/connector/{created['id']}").get_json(), "referenced_by_count": 0}
+
+
 def test_connector_types_list_every_type_with_enabled_flags(api):
     response = api.get("/api/actions/connector_types")
     assert response.status_code == 200

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import g, jsonify, request
+from flask import current_app, g, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
 from app.api import ApiError, require_admin, route
-from app.api.serialize import connector_json, execute_json, type_json
+from app.api.serialize import connector_json, connector_list_json, execute_json, type_json
 from app.db import db
 from app.models import Connector
 from app.services import connectors as store
@@ -128,7 +128,7 @@ def delete_connector(connector_id: str):
 @route("/actions/connectors", methods=["GET"], endpoint="list_connectors")
 def list_connectors():
     # Kibana sorts with localeCompare; case-insensitive order is the closest portable match.
-    return jsonify([connector_json(c, with_count=True) for c in store.all_connectors()])
+    return current_app.response_class(connector_list_json(store.listing()), mimetype="application/json")
 
 
 @route("/actions/connector_types", methods=["GET"], endpoint="list_connector_types")

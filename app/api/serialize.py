@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
+
 from app.models import Connector
 from app.services.executions import Run
 from app.types.kit import ConnectorType
 
 
-def connector_json(connector: Connector, *, with_count: bool = False) -> dict:
+def connector_json(connector: Connector, *, with_count: bool = False, config: Any = None) -> dict:
+    """`config`, when given, stands for the connector's own (already encoded JSON, for the list)."""
     body = {
         "id": connector.id,
         "name": connector.name,
@@ -18,11 +23,18 @@ def connector_json(connector: Connector, *, with_count: bool = False) -> dict:
         "is_connector_type_deprecated": False,
     }
     if not connector.is_preconfigured:  # Kibana hides a preconfigured connector's config
-        body["config"] = connector.config
+        body["config"] = connector.config if config is None else config
         body["is_missing_secrets"] = connector.is_missing_secrets
     if with_count:
         body["referenced_by_count"] = 0  # nothing in Switchboard references connectors (no rules)
     return body
+
+
+def connector_list_json(rows: list) -> bytes:
+    """The API's list, for `store.listing()`'s rows, encoded in one pass with each stored config copied in
+    as it is: parsing and encoding thousands of configs again was most of the list's time (see the bench)."""
+    return orjson.dumps([connector_json(c, with_count=True, config=orjson.Fragment(c.config_json or "{}"))
+                         for c in rows])
 
 
 def type_json(ctype: ConnectorType, *, enabled: bool) -> dict:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import asc, delete, desc, func, or_, select
+from sqlalchemy import Text, asc, cast, delete, desc, func, or_, select
 
 from app.crypto import SecretsUnreadable
 from app.db import db
@@ -170,10 +170,22 @@ def delete_many(ids: list[str]) -> int:
     return result.rowcount
 
 
-def all_connectors() -> list[Connector]:
-    """Every connector, in the order people read names: case-insensitive."""
-    rows = db.session.scalars(select(Connector))
-    return sorted(rows, key=lambda c: (c.name.casefold(), c.name, c.id))
+# What a list of connectors shows: no secrets, and plain rows rather than ORM objects (several times
+# dearer each when there are thousands). `config` stays the stored JSON text: the API passes it on as it
+# is instead of parsing and encoding it again.
+LISTED = (Connector.id, Connector.name, Connector.connector_type_id, Connector.is_preconfigured,
+          cast(Connector.config, Text).label("config_json"), Connector.is_missing_secrets)
+
+
+def listing() -> list:
+    """Every connector's listed fields, `config` as JSON text in `config_json`, in the order people read
+    names: case-insensitive."""
+    return sorted(db.session.execute(select(*LISTED)), key=_reading_order)
+
+
+def _reading_order(c) -> tuple[str, str, str]:
+    # In Python, the same on every database: SQLite's lower() folds ASCII letters only.
+    return c.name.casefold(), c.name, c.id
 
 
 @dataclass
