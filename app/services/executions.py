@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import insert
+
 from app.crypto import SecretsUnreadable
 from app.db import db
 from app.models import Connector, Event
@@ -24,6 +26,7 @@ from app.types.kit import GENERIC_ERROR, InvalidSettings, ParamsError, Result
 from app.types.kit.tokens import MemoryTokenStore, TokenStore
 
 log = logging.getLogger(__name__)
+_INSERT_EVENT = insert(Event)
 CANCELLED = "the run was cancelled before it finished"
 
 
@@ -175,7 +178,8 @@ def _record(target: Target, result: Result, trace: Trace, duration_ms: float, *,
         message += f"; retry: {_retry_text(result.retry) or 'false'}"
     usage = result.usage if result.is_ok else None
     statuses = [e.status for e in trace.exchanges if e.status is not None]
-    event = Event(
+    # One prepared Core INSERT: no ORM unit of work, and its compiled form is reused run after run.
+    inserted = db.session.connection().execute(_INSERT_EVENT, dict(
         connector_id=target.id,
         connector_name=target.name,
         connector_type_id=target.connector_type_id,
@@ -191,12 +195,9 @@ def _record(target: Target, result: Result, trace: Trace, duration_ms: float, *,
         prompt_tokens=usage.prompt_tokens if usage else None,
         completion_tokens=usage.completion_tokens if usage else None,
         total_tokens=usage.total_tokens if usage else None,
-    )
-    db.session.add(event)
-    db.session.flush()
-    event_id = event.id  # read before commit expires the row, which would cost a SELECT
+    ))
     db.session.commit()
-    return event_id
+    return inserted.inserted_primary_key[0]
 
 
 def _retry_text(retry: bool | str | None) -> str | None:
