@@ -10,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import settings
 from app.crypto import load_or_create_secret_key
-from app.extensions import csrf, db, keyring, migrate, outbound
+from app.extensions import csrf, db, keyring, migrate, outbound, run_slots
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,6 +50,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     keyring.init_app(app)
     outbound.init_app(app)
+    run_slots.init_app(app)
 
     from app import api
     from app.web import (

@@ -12,8 +12,9 @@ from flask_wtf.csrf import CSRFProtect
 from app.crypto import Keyring, load_or_create_keys
 from app.db import db, migrate
 from app.outbound import OutboundClient
+from app.services.run_slots import RunSlots
 
-__all__ = ["csrf", "db", "keyring", "login_manager", "migrate", "outbound"]
+__all__ = ["csrf", "db", "keyring", "login_manager", "migrate", "outbound", "run_slots"]
 
 
 class _KeyringExtension:
@@ -52,7 +53,20 @@ class _OutboundExtension:
         return current_app.extensions["switchboard.outbound"]
 
 
+class _RunSlotsExtension:
+    """The bound on runs this worker executes at once, from `[outbound] max_concurrent_runs`."""
+
+    def init_app(self, app: Flask) -> None:
+        settings = app.config["SWITCHBOARD"].outbound
+        app.extensions["switchboard.run_slots"] = RunSlots(settings.max_concurrent_runs, settings.max_waiting_runs)
+
+    @staticmethod
+    def get() -> RunSlots:
+        return current_app.extensions["switchboard.run_slots"]
+
+
 csrf = CSRFProtect()
 login_manager = LoginManager()
 keyring = _KeyringExtension()
 outbound = _OutboundExtension()
+run_slots = _RunSlotsExtension()

@@ -60,6 +60,15 @@ class OutboundSettings(_Strict):
     read_timeout: float = Field(DEFAULT_TIMEOUT_SECONDS, gt=0)
     max_response_bytes: int = Field(DEFAULT_MAX_RESPONSE_BYTES, gt=0)
     max_redirects: int = Field(5, ge=0, le=20)
+    # A run's overall deadline, however its calls go (Kibana's xpack.actions.responseTimeout): a service
+    # that drips its answer a byte at a time is cut here, where read_timeout (per read) never fires.
+    # Types with their own (Amazon Bedrock: 120 s, or its `timeout` param) use theirs.
+    run_timeout: float = Field(DEFAULT_TIMEOUT_SECONDS, gt=0)
+    # Runs one gunicorn worker executes at once; a run beyond them waits up to a second for a place
+    # (at most max_waiting_runs do), else is answered 503 with Retry-After. Together they must stay
+    # below the worker's threads (gunicorn.conf.py) so pages, the API and /healthz keep answering.
+    max_concurrent_runs: int = Field(8, ge=1)
+    max_waiting_runs: int = Field(4, ge=0)
     # No connection or redirect may reach these, whatever allowed_hosts says; checked on the resolved
     # address. The default is link-local (169.254.169.254 and every cloud's metadata service) and AWS's
     # IPv6 metadata address.

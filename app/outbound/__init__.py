@@ -21,8 +21,10 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import InsecureRequestWarning
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import InsecureRequestWarning, ReadTimeoutError
 
+from app.outbound.deadline import RunDeadline
 from app.outbound.policy import (
     AddressDenied,
     OutboundError,
@@ -46,6 +48,7 @@ __all__ = [
     "OutboundClient",
     "OutboundError",
     "OutboundResponse",
+    "RunDeadline",
     "Trace",
     "check_url",
     "host_allowed",
@@ -134,6 +137,7 @@ class OutboundResponse:
     _cap: int = field(repr=False)
     _exchange: Exchange | None = field(repr=False, default=None)
     _content: bytes | None = field(repr=False, default=None)
+    _deadline: RunDeadline | None = field(repr=False, default=None)
 
     @property
     def ok(self) -> bool:
@@ -159,7 +163,7 @@ class OutboundResponse:
         received = 0
         kept: list[bytes] = []
         try:
-            for chunk in self._raw.iter_content(chunk_size=chunk_size):
+            for chunk in self._pieces(chunk_size):
                 received += len(chunk)
                 if received > self._cap:
                     raise OutboundError(
@@ -171,10 +175,36 @@ class OutboundResponse:
                 yield chunk
         except requests.exceptions.RequestException as exc:
             raise _translate(exc, self._raw.url) from exc
+        except Urllib3Error as exc:  # from _pieces, which reads urllib3's response itself
+            raise _translate_body_error(exc, self._raw.url, self._deadline) from exc
         finally:
             self._raw.close()
             if self._exchange is not None:
                 self._exchange.record_body(b"".join(kept), received)
+
+
+    def _pieces(self, chunk_size: int) -> Iterator[bytes]:
+        """The body as it arrives, checked against the run's deadline before each piece."""
+        if self._deadline is None:
+            yield from self._raw.iter_content(chunk_size=chunk_size)
+            return
+        body = self._raw.raw
+        while True:
+            self._deadline.check()
+            # read1, not read: read(n) waits for n bytes, and a drip of one byte a second would never be cut.
+            piece = body.read1(chunk_size, decode_content=True)
+            if not piece:
+                break
+            yield piece
+        body.release_conn()  # read to the end: the connection goes back to the pool for the next run
+
+
+def _translate_body_error(exc: Urllib3Error, url: str, deadline: RunDeadline | None) -> OutboundError:
+    if deadline is not None and deadline.passed():
+        return deadline.error()
+    if isinstance(exc, ReadTimeoutError):
+        return OutboundError("read_timeout", f"{_origin(url)} did not answer in time (read timeout)")
+    return OutboundError("request_failed", f"request to {_origin(url)} failed: {_root_cause(exc)}")
 
 
 def _translate(exc: requests.exceptions.RequestException, url: str) -> OutboundError:
@@ -192,6 +222,14 @@ def _translate(exc: requests.exceptions.RequestException, url: str) -> OutboundE
             return OutboundError("connection_refused", f"connection to {_origin(url)} was refused")
         return OutboundError("connection_failed", f"could not connect to {_origin(url)}: {cause}")
     return OutboundError("request_failed", f"request to {_origin(url)} failed: {_root_cause(exc)}")
+
+
+def _translate_send_error(exc: requests.exceptions.RequestException, url: str, deadline: RunDeadline | None
+                          ) -> OutboundError:
+    """A timeout cut short by the run's deadline is the deadline's error, not the connect or read timeout's."""
+    if deadline is not None and deadline.passed() and isinstance(exc, requests.exceptions.Timeout):
+        return deadline.error()
+    return _translate(exc, url)
 
 
 def _origin(url: str) -> str:
@@ -267,8 +305,9 @@ class OutboundClient:
         stream: bool = False,
         trace: Trace | None = None,
         secret_headers: Iterable[str] | None = None,
+        deadline: RunDeadline | None = None,
     ) -> OutboundResponse:
-        """Send one request, following allowed redirects.
+        """Send one request, following allowed redirects, within the run's `deadline` when given.
 
         The body is read (and capped) eagerly unless `stream` is true; then use `iter_bytes`.
         A redirect to another origin drops `auth`, Authorization, Proxy-Authorization, Cookie and the
@@ -282,14 +321,15 @@ class OutboundClient:
         time.perf_counter()
         for hop in range(s.max_redirects + 1):
             host = check_url(url, s.allowed_hosts)
+            hop_timeout = deadline.cap(timeout) if deadline else timeout
             exchange = trace.begin(method, url, headers, body, auth=auth) if trace else None
             hop_started = time.perf_counter()
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", InsecureRequestWarning)
-                    raw = self._send(method, url, host, headers, body, auth, timeout)
+                    raw = self._send(method, url, host, headers, body, auth, hop_timeout)
             except (requests.exceptions.RequestException, AddressDenied) as exc:
-                err = exc.error if isinstance(exc, AddressDenied) else _translate(exc, url)
+                err = exc.error if isinstance(exc, AddressDenied) else _translate_send_error(exc, url, deadline)
                 if exchange:
                     exchange.fail(err.message, (time.perf_counter() - hop_started) * 1000)
                 raise err from exc
@@ -328,6 +368,7 @@ class OutboundClient:
             _raw=raw,
             _cap=s.max_response_bytes,
             _exchange=exchange,
+            _deadline=deadline,
         )
         if not stream:
             response.content  # noqa: B018 - read now so errors surface here
@@ -340,9 +381,10 @@ class BoundHttp:
     This is what a connector type's executor gets as `ctx.http`.
     """
 
-    def __init__(self, client: OutboundClient, trace: Trace):
+    def __init__(self, client: OutboundClient, trace: Trace, deadline: RunDeadline | None = None):
         self._client = client
         self.trace = trace
+        self.deadline = deadline  # the run's; set by the executor once it knows the type and params
 
     @property
     def settings(self) -> OutboundSettings:
@@ -362,5 +404,5 @@ class BoundHttp:
     ) -> OutboundResponse:
         return self._client.request(
             method, url, headers=headers, data=data, auth=auth, read_timeout=read_timeout, stream=stream,
-            trace=self.trace, secret_headers=secret_headers,
+            trace=self.trace, secret_headers=secret_headers, deadline=self.deadline,
         )

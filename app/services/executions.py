@@ -15,14 +15,15 @@ from typing import Any
 
 from sqlalchemy import insert
 
+from app import extensions
 from app.crypto import SecretsUnreadable
 from app.db import db
 from app.models import Connector, Event
-from app.outbound import BoundHttp, Trace
-from app.services import outbound, preconfigured, tokens
+from app.outbound import BoundHttp, RunDeadline, Trace
+from app.services import outbound, outbound_settings, preconfigured, tokens
 from app.services.connectors import enabled_refusal, stored_secrets
 from app.types import get_type
-from app.types.kit import GENERIC_ERROR, InvalidSettings, ParamsError, Result
+from app.types.kit import GENERIC_ERROR, ConnectorType, InvalidSettings, ParamsError, Result
 from app.types.kit.tokens import MemoryTokenStore, TokenStore
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,13 @@ def stream(target: Target, params: dict, *, source: str, actor: str, lookup: str
     """Run; yield text deltas as a streaming type produces them, then the Run (always last).
 
     With `lookup`, run the type's lookup of that name (a form's choices from the service) instead.
+    Raises RunsBusy, before anything runs, when this worker is already running as many as it may.
     """
+    with extensions.run_slots.get().slot():
+        yield from _stream(target, params, source=source, actor=actor, lookup=lookup)
+
+
+def _stream(target: Target, params: dict, *, source: str, actor: str, lookup: str | None) -> Iterator[str | Run]:
     started = time.perf_counter()
     trace = Trace(_secret_values(target.secrets))
     deltas: list[str] = []
@@ -152,16 +159,29 @@ def _start(target: Target, raw_params: dict, trace: Trace, lookup: str | None):
     refusal = enabled_refusal(ctype.id)
     if refusal:
         return Result.error(refusal)
+    http = BoundHttp(outbound(), trace)
     try:
         ctx = ctype.context(
             target.id, target.name, target.config, target.secrets, raw_params,
-            http=BoundHttp(outbound(), trace), tokens=_token_store(target), lookup=lookup,
+            http=http, tokens=_token_store(target), lookup=lookup,
         )
     except InvalidSettings as exc:
         return Result.error(f"error validating connector config or secrets: {exc}")
     except ParamsError as exc:
         return Result.error(str(exc))
+    http.deadline = run_deadline(ctype, ctx.params)
     return ctype.run(ctx)
+
+
+def run_deadline(ctype: ConnectorType, params: Any) -> RunDeadline:
+    """The run's overall deadline: the params' own `timeout` (ms; Kibana's LLM connectors take one per
+    call), else the type's (Bedrock: 120 s), else [outbound] run_timeout."""
+    timeout_ms = getattr(params, "timeout", None)
+    if isinstance(timeout_ms, int | float) and not isinstance(timeout_ms, bool) and timeout_ms > 0:
+        return RunDeadline(timeout_ms / 1000, "the run's timeout param")
+    if ctype.run_timeout:
+        return RunDeadline(ctype.run_timeout, f"the {ctype.name} run timeout")
+    return RunDeadline(outbound_settings().run_timeout)
 
 
 def _token_store(target: Target) -> TokenStore:

@@ -6,6 +6,7 @@ from flask import make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from app.services.run_slots import RunsBusy
 from app.web import htmx
 
 
@@ -28,6 +29,12 @@ def register(app) -> None:
     def too_large(exc):
         limit = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
         return _answer(413, "Too large", f"The request is larger than the {limit} MB Switchboard accepts.")
+
+    @app.errorhandler(RunsBusy)
+    def runs_busy(exc: RunsBusy):
+        response = _answer(503, "Busy", str(exc))
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -105,6 +105,8 @@ class ConnectorType:
     # What a run's `data` is, in the test pane's words (Kibana's API answers a webhook's body there).
     data_label: ClassVar[str] = "Result data"
     read_timeout: ClassVar[float | None] = None
+    # The overall deadline of a run (seconds) when the type has its own; else [outbound] run_timeout.
+    run_timeout: ClassVar[float | None] = None
     minimum_license_required: ClassVar[str] = "basic"
     supported_feature_ids: ClassVar[tuple[str, ...]] = ("alerting",)
     # False for types that never leave the process (server log): no fake service to test against.

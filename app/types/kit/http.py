@@ -18,7 +18,7 @@ from app.outbound import BoundHttp, OutboundError, OutboundResponse
 from app.types.kit.result import GENERIC_ERROR, Failed, Result
 
 # Outbound failures worth trying again: the service may answer next time.
-RETRYABLE_CODES = frozenset({"connection_refused", "connection_failed", "connect_timeout", "read_timeout"})
+RETRYABLE_CODES = frozenset({"connection_refused", "connection_failed", "connect_timeout", "read_timeout", "run_timeout"})
 SERVICE_TEXT_LIMIT = 300
 
 
