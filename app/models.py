@@ -20,10 +20,10 @@ def utcnow() -> datetime:
 class Connector(db.Model):
     __tablename__ = "connectors"
     __table_args__ = (
-        Index("ix_connectors_name_type", "name", "connector_type_id", "id"),
-        Index("ix_connectors_type_name", "connector_type_id", "name", "id"),
-        # The list sorts names case-insensitively; this index gives that order without a sort.
+        # The list's two orders (app/services/connectors.py ORDERS), for keyset paging: by name, which
+        # sorts case-insensitively, and by type.
         Index("ix_connectors_lower_name", func.lower(text("name")), "name", "connector_type_id", "id"),
+        Index("ix_connectors_type_lower_name", "connector_type_id", func.lower(text("name")), "name", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True, default=lambda: str(uuid.uuid4()))

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from app.db import db
 
 # SQLAlchemy cannot reflect expression indexes, so autogenerate cannot compare them; checked by name below.
-EXPRESSION_INDEXES = {"ix_connectors_lower_name"}
+EXPRESSION_INDEXES = {"ix_connectors_lower_name", "ix_connectors_type_lower_name"}
 
 
 def _comparable(obj, name, type_, reflected, compare_to) -> bool:

@@ -69,6 +69,53 @@ def test_paging_shows_fifty_a_page(app, web):
     assert names_in(web.get("/connectors?page=99").get_data(as_text=True))[-1] == "conn 119"  # clamped
 
 
+NEXT = re.compile(r'<a href="([^"]+)" rel="next"')
+PREV = re.compile(r'<a href="([^"]+)" rel="prev"')
+
+
+def walk(web, url: str, link: re.Pattern, limit: int = 20) -> list[str]:
+    """Every page from `url` on, following `link` (Next or Previous) as a person clicks it; the pages' HTML."""
+    pages = [web.get(url).get_data(as_text=True)]
+    for _ in range(limit):
+        found = link.search(pages[-1])
+        if found is None:
+            return pages
+        pages.append(web.get(html.unescape(found.group(1))).get_data(as_text=True))
+    raise AssertionError(f"more than {limit} pages")
+
+
+def test_next_and_previous_walk_every_connector_once_in_order(app, web):
+    # Names repeat across types and in other cases, so the order leans on every column of its key.
+    seed(app, [(f"{'Conn' if i % 3 else 'conn'} {i % 40:03d}", (".webhook", ".server-log")[i % 2]) for i in range(130)])
+    with app.app_context():
+        everything = [(c.name, c.connector_type_id, c.id) for c in db.session.scalars(db.select(Connector))]
+    for args, key, reverse in (("", lambda c: (c[0].lower(), c[0], c[1], c[2]), False),
+                               ("sort=type&order=desc", lambda c: (c[1], c[0].lower(), c[0], c[2]), True)):
+        pages = walk(web, f"/connectors?{args}", NEXT)
+        assert [f"Page {n} of 3" in page for n, page in enumerate(pages, 1)] == [True, True, True]
+        shown = [re.findall(r'data-connector-id="([^"]+)"', page) for page in pages]
+        assert [i for page in shown for i in page] == [c[2] for c in sorted(everything, key=key, reverse=reverse)]
+        back = walk(web, html.unescape(PREV.search(pages[-1]).group(1)), PREV)  # from page 2 back to page 1
+        assert [re.findall(r'data-connector-id="([^"]+)"', page) for page in back] == shown[-2::-1]
+        assert "Page 1 of 3" in back[-1]
+
+
+def test_paging_keeps_search_and_filters_on_the_way(app, web):
+    seed(app, [(f"hook {i:03d}", ".webhook") for i in range(60)] + [(f"log {i:03d}", ".server-log") for i in range(60)])
+    pages = walk(web, "/connectors?q=hook", NEXT)
+    assert len(pages) == 2 and names_in(pages[1]) == [f"hook {i:03d}" for i in range(50, 60)]
+
+
+def test_a_cursor_that_cannot_be_read_is_ignored_for_the_page_number(app, web):
+    seed(app, [(f"conn {i:03d}", ".webhook") for i in range(60)])
+    for cursor in ("not-a-cursor", "W10", "WyJ4Il0", "eyJhIjogMX0", "%00" * 10, "W251bGwsbnVsbCxudWxsLG51bGxd", "x" * 5000):
+        for direction in ("after", "before"):
+            response = web.get(f"/connectors?{direction}={cursor}&page=2")
+            assert response.status_code == 200
+            assert names_in(response.get_data(as_text=True))[0] == "conn 050"
+            assert names_in(web.get(f"/connectors?{direction}={cursor}").get_data(as_text=True))[0] == "conn 000"
+
+
 def test_bulk_delete_removes_only_the_selected(app, web):
     seed(app, [("keep", ".webhook"), ("drop 1", ".webhook"), ("drop 2", ".webhook")])
     response = web.post("/connectors/bulk-delete", data={"ids": ["id-00001", "id-00002"]}, htmx=True)

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from app.db import db
 from app.models import Connector, Event
+from app.services import paging
 
 PAGE_SIZE = 50
 STATUSES = ("ok", "error")
@@ -87,38 +88,30 @@ def _is_date(value: str) -> bool:
     return True
 
 
-@dataclass
-class EventPage:
-    rows: list[Event]
-    total: int
-    page: int
-    pages: int
-    # Which of the rows' connectors still exist, so a row links only to a connector that is there.
-    live_connector_ids: set[str] = field(default_factory=set)
-
-
 def search(connector_id: str | None = None, status: str = "", page: int = 1, per_page: int = PAGE_SIZE,
-           filters: Filters | None = None, now: datetime | None = None) -> EventPage:
+           filters: Filters | None = None, now: datetime | None = None, want: paging.Request | None = None) -> paging.Page:
+    """One page of the log, newest first. `extra["live_connector_ids"]`: which of the rows' connectors still
+    exist, so a row links only to a connector that is there."""
     filters = filters or Filters(status=status if status in STATUSES else "")
-    query = select(Event)
+    conditions = []
     if connector_id is not None:
-        query = query.where(Event.connector_id == connector_id)
+        conditions.append(Event.connector_id == connector_id)
     if filters.status:
-        query = query.where(Event.status == filters.status)
+        conditions.append(Event.status == filters.status)
     if filters.connector_type_id:
-        query = query.where(Event.connector_type_id == filters.connector_type_id)
+        conditions.append(Event.connector_type_id == filters.connector_type_id)
     if filters.source:
-        query = query.where(Event.source == filters.source)
+        conditions.append(Event.source == filters.source)
     since, until = filters.window(now or datetime.now(UTC))
     if since is not None:
-        query = query.where(Event.started_at >= since)
+        conditions.append(Event.started_at >= since)
     if until is not None:
-        query = query.where(Event.started_at < until)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    pages = max(1, -(-total // per_page))
-    page = min(max(1, page), pages)
-    rows = list(db.session.scalars(query.order_by(Event.id.desc()).offset((page - 1) * per_page).limit(per_page)))
-    return EventPage(rows, total, page, pages, _live_connectors({e.connector_id for e in rows}))
+        conditions.append(Event.started_at < until)
+    total = db.session.scalar(select(func.count(Event.id)).where(*conditions))
+    found = paging.fetch(select(Event).where(*conditions), (Event.id,), descending=True,
+                         want=want or paging.Request(page=page), size=per_page, total=total)
+    found.extra["live_connector_ids"] = _live_connectors({e.connector_id for e in found.rows})
+    return found
 
 
 def _live_connectors(ids: set[str]) -> set[str]:

@@ -7,7 +7,7 @@ from flask import Blueprint, abort, flash, make_response, redirect, request, url
 from app.crypto import SecretsUnreadable
 from app.services import connectors as store
 from app.services import events as event_log
-from app.services import executions
+from app.services import executions, paging
 from app.types import all_types, get_type
 from app.types.kit import ConnectorType
 from app.web import htmx
@@ -31,13 +31,6 @@ def _actor() -> str:
     return principal().actor
 
 
-def _int_arg(name: str, default: int = 1) -> int:
-    try:
-        return int(request.values.get(name, default))
-    except ValueError:
-        return default
-
-
 def _connector_or_404(connector_id: str):
     connector = store.get(connector_id)
     if connector is None:
@@ -51,7 +44,8 @@ def _list_context():
     sort = request.values.get("sort", "name")
     order = request.values.get("order", "asc")
     missing = request.values.get("missing") == "1"
-    page = store.search(q=q, type_id=type_id, sort=sort, order=order, page=_int_arg("page"), missing_secrets=missing)
+    page = store.search(q=q, type_id=type_id, sort=sort, order=order, missing_secrets=missing,
+                        want=paging.Request.from_args(request.values))
     return {"page": page, "q": q, "type_id": type_id, "sort": sort, "order": order, "types": all_types(),
             "missing": missing}
 

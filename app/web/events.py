@@ -10,21 +10,15 @@ from markupsafe import Markup
 
 from app.services import connectors as store
 from app.services import events as event_log
+from app.services import paging
 from app.web import htmx
 
 bp = Blueprint("events", __name__)
 
 
-def _page_arg() -> int:
-    try:
-        return int(request.args.get("page", 1))
-    except ValueError:
-        return 1
-
-
 def _list(connector_id: str | None, endpoint: str, base_args: dict):
     filters = event_log.Filters.from_args(request.args)
-    page = event_log.search(connector_id=connector_id, filters=filters, page=_page_arg())
+    page = event_log.search(connector_id=connector_id, filters=filters, want=paging.Request.from_args(request.args))
     return htmx.page_or_block(
         "events/index.html", "events", page=page, filters=filters, status_filter=filters.status,
         connector=store.get(connector_id) if connector_id else None, connector_id=connector_id,
