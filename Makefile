@@ -1,10 +1,9 @@
 # Switchboard — the two commands: `make run` and `make test`.
+# Workers and threads are in gunicorn.conf.py; `make run WORKERS=4 THREADS=24` overrides them.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 BIND   ?= 127.0.0.1:8000
-WORKERS ?= 2
-THREADS ?= 8
 export FLASK_APP := wsgi
 
 .PHONY: run test lint bench install install-test browser clean
@@ -25,8 +24,8 @@ install-test: $(BIN)/.installed-test
 
 run: install
 	$(BIN)/flask init
-	exec $(BIN)/gunicorn --worker-class gthread --workers $(WORKERS) --threads $(THREADS) \
-	  --timeout 300 --bind $(BIND) --no-control-socket --access-logfile - wsgi:app
+	exec $(BIN)/gunicorn $(if $(WORKERS),--workers $(WORKERS)) $(if $(THREADS),--threads $(THREADS)) \
+	  --bind $(BIND) --no-control-socket --access-logfile - wsgi:app
 
 # Browser tests use Debian's chromium; install it when missing and we may.
 browser:

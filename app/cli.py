@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
-from flask_migrate import upgrade
 from sqlalchemy import inspect, select
 
 from app import settings
@@ -84,6 +83,8 @@ def register(app: Flask) -> None:
     @app.cli.command("init")
     def init() -> None:
         """Create or upgrade the database, mirror preconfigured connectors, ensure the bootstrap admin."""
+        from flask_migrate import upgrade  # alembic, for the command line only (see app/db.py)
+
         upgrade(directory=current_app.extensions["migrate"].directory)
         click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
         keyring()  # the encryption key exists from now on (generated, with a warning to back it up, if new)

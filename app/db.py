@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import stat
 
-from flask_migrate import Migrate
+import click
+from flask import g
+from flask.cli import with_appcontext
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -16,8 +18,55 @@ class Base(DeclarativeBase):
     pass
 
 
+class Migrations:
+    """Flask-Migrate, bound when first used: importing it loads alembic, ~11 MB in every gunicorn worker,
+    which only `flask db …`, `flask init` and the tests need. `app.extensions["migrate"]` and the `db`
+    command group stand in for Flask-Migrate's own until then."""
+
+    def init_app(self, app, db, directory: str) -> None:
+        app.extensions["migrate"] = _Deferred(app, db, directory)
+        app.cli.add_command(_migration_commands)
+
+
+class _Deferred:
+    def __init__(self, app, db, directory: str):
+        self._binding = (app, db, directory)
+
+    def __getattr__(self, name: str):
+        from flask_migrate import Migrate
+
+        app, db, directory = self._binding
+        Migrate(app, db, directory=directory)  # puts its own config in app.extensions["migrate"]
+        return getattr(app.extensions["migrate"], name)
+
+
+class _LazyGroup(click.Group):
+    """Flask-Migrate's commands, imported when the group is used."""
+
+    @staticmethod
+    def _group() -> click.Group:
+        from flask_migrate.cli import db as commands
+
+        return commands
+
+    def list_commands(self, ctx):
+        return self._group().list_commands(ctx)
+
+    def get_command(self, ctx, name):
+        return self._group().get_command(ctx, name)
+
+
+@click.group("db", cls=_LazyGroup)
+@click.option("-d", "--directory", default=None, help='Migration script directory (default is "migrations")')
+@click.option("-x", "--x-arg", multiple=True, help="Additional arguments consumed by custom env.py scripts")
+@with_appcontext
+def _migration_commands(directory, x_arg):
+    """Perform database migrations (Flask-Migrate)."""
+    g.directory, g.x_arg = directory, x_arg  # as Flask-Migrate's own group does: its commands read them
+
+
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
+migrate = Migrations()
 
 
 @event.listens_for(Engine, "connect")

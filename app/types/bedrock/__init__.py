@@ -13,8 +13,6 @@ import json
 from collections.abc import Generator
 from typing import Any
 
-from botocore.eventstream import EventStreamBuffer, ParserError
-
 from app.outbound import OutboundError, OutboundResponse
 from app.types.bedrock.responses import (
     StreamError,
@@ -100,6 +98,7 @@ class Bedrock(ConnectorType):
     test_params = {"subAction": "test", "subActionParams": {"body": TEST_BODY}}
     config_error_prefix = "Error configuring Amazon Bedrock action"
     read_timeout = 120.0
+    run_timeout = 120.0  # Kibana's DEFAULT_TIMEOUT_MS for its LLM connectors; a run's `timeout` param overrides
     minimum_license_required = "enterprise"
     supported_feature_ids = (
         "generativeAIForSecurity",
@@ -199,6 +198,8 @@ class Bedrock(ConnectorType):
     def _stream(self, ctx: Context, model: str, operation: str, body: dict, *, converse: bool
                 ) -> Generator[str, None, Result]:
         """Yield each text delta as its frame arrives; return the whole answer with token usage."""
+        from botocore.eventstream import EventStreamBuffer, ParserError  # only streamed Bedrock runs need it
+
         response = self._post(ctx, model, operation, json.dumps(body).encode(), ctx.params.timeout, stream=True)
         content_type = response.headers.get("Content-Type", "")
         if EVENT_STREAM not in content_type:

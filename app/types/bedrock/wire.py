@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
-
 from app.types.bedrock.responses import text_of
 from app.types.bedrock.schemas import (
     ANTHROPIC_VERSION,
@@ -91,6 +87,11 @@ def sign_get(config: BedrockConfig, secrets: BedrockSecrets, path: str, query: d
 
 
 def _signed(config: BedrockConfig, secrets: BedrockSecrets, method: str, url: str, body: bytes, headers: dict) -> dict:
+    # Imported here: botocore costs every worker ~5 MB, and only Bedrock runs use it.
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
     # Both planes sign as `bedrock` (not `bedrock-runtime`), scoped to the connector's region.
     headers = {**headers, "Host": _host(url)}
     request = AWSRequest(method=method, url=url, data=body, headers=headers)

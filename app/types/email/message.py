@@ -3,24 +3,29 @@ as written, bodies trimmed to `[email] maximum_body_length`, and the MIME messag
 
 from __future__ import annotations
 
+import functools
 import logging
 from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, make_msgid
 
-from markdown_it import MarkdownIt
-
 log = logging.getLogger(__name__)
 
 # Kibana's fallback when a message renders empty.
 NO_MESSAGE = "no message set"
-_markdown = MarkdownIt("js-default", {"linkify": True})
+
+
+@functools.cache
+def _markdown():
+    from markdown_it import MarkdownIt  # on first use: most workers never send mail
+
+    return MarkdownIt("js-default", {"linkify": True})
 
 
 def html_from_markdown(markdown: str) -> str:
     """As Kibana: the Markdown rendered (raw HTML in it escaped), or the text itself if rendering fails."""
     try:
-        return _markdown.render(markdown)
+        return _markdown().render(markdown)
     except Exception as exc:  # Kibana sends the Markdown as it is rather than no mail at all
         log.debug("could not render the email's Markdown: %s", type(exc).__name__)
         return markdown
