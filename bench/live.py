@@ -28,27 +28,30 @@ START_SECONDS = 60  # gunicorn's start-up, bounded
 
 
 def _receiver_main(port_out, slow_seconds: float) -> None:
-    """Answer /hook at once and /slow after `slow_seconds`; HTTP/1.1, so connections are kept."""
-    from werkzeug.serving import WSGIRequestHandler, make_server
+    """Answer /hook at once and /slow after `slow_seconds`; HTTP/1.1 with keep-alive, as most services."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    def app(environ, start_response):
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        environ["wsgi.input"].read(length)
-        if environ["PATH_INFO"] == "/slow":
-            time.sleep(slow_seconds)
-        body = b'{"ok": true}'
-        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-        return [body]
-
-    class Handler(WSGIRequestHandler):
+    class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        wbufsize = 64 * 1024  # one write per answer: headers and body apart would meet Nagle and a delayed ACK
 
-        def log_request(self, *args, **kwargs):  # quiet
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.path == "/slow":
+                time.sleep(slow_seconds)
+            body = b'{"ok": true}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):  # quiet
             pass
 
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    port_out.put(server.server_port)
+    port_out.put(server.server_address[1])
     server.serve_forever(poll_interval=0.1)
 
 
@@ -83,7 +86,7 @@ class Gunicorn:
     def __enter__(self) -> Gunicorn:
         self._log = open(self._log_path, "w")
         self.proc = subprocess.Popen(
-            [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.port}", "wsgi:app"],
+            [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.port}", "--access-logfile", "-", "wsgi:app"],
             cwd=ROOT, env=self._env, stdout=self._log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + START_SECONDS
