@@ -67,7 +67,7 @@ class OutboundSettings(_Strict):
     # Runs one gunicorn worker executes at once; a run beyond them waits up to a second for a place
     # (at most max_waiting_runs do), else is answered 503 with Retry-After. Together they must stay
     # below the worker's threads (gunicorn.conf.py) so pages, the API and /healthz keep answering.
-    max_concurrent_runs: int = Field(8, ge=1)
+    max_concurrent_runs: int = Field(12, ge=1)
     max_waiting_runs: int = Field(4, ge=0)
     # No connection or redirect may reach these, whatever allowed_hosts says; checked on the resolved
     # address. The default is link-local (169.254.169.254 and every cloud's metadata service) and AWS's

@@ -213,9 +213,18 @@ def search(
         conditions.append(_matches(q.lower()))
     if type_id:
         conditions.append(Connector.connector_type_id == type_id)
-    total = db.session.scalar(select(func.count(Connector.id)).where(*conditions))
-    found = paging.fetch(select(Connector).where(*conditions), ORDERS.get(sort, ORDERS["name"]), descending=order == "desc",
-                         want=want or paging.Request(page=page), size=PAGE_SIZE, total=total)
+    keys = ORDERS.get(sort, ORDERS["name"])
+
+    def count() -> int:
+        counted = conditions
+        if q:
+            # Always true, but it makes SQLite count from the narrow index of the order, which holds the names,
+            # rather than from the wide table: three times quicker at 10,000 connectors.
+            counted = [*conditions, keys[0] >= ""]
+        return db.session.scalar(select(func.count()).select_from(Connector).where(*counted))
+
+    found = paging.fetch(select(Connector).where(*conditions), keys, descending=order == "desc",
+                         want=want or paging.Request(page=page), size=PAGE_SIZE, count=count)
     found.extra["last_runs"] = last_runs([r.id for r in found.rows])
     return found
 

@@ -107,9 +107,9 @@ def search(connector_id: str | None = None, status: str = "", page: int = 1, per
         conditions.append(Event.started_at >= since)
     if until is not None:
         conditions.append(Event.started_at < until)
-    total = db.session.scalar(select(func.count(Event.id)).where(*conditions))
     found = paging.fetch(select(Event).where(*conditions), (Event.id,), descending=True,
-                         want=want or paging.Request(page=page), size=per_page, total=total)
+                         want=want or paging.Request(page=page), size=per_page,
+                         count=lambda: db.session.scalar(select(func.count(Event.id)).where(*conditions)))
     found.extra["live_connector_ids"] = _live_connectors({e.connector_id for e in found.rows})
     return found
 

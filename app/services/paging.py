@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,13 +75,14 @@ class Page:
         return {"page": self.page - 1, "before": self.prev_cursor, "after": None}
 
 
-def fetch(query: Select, keys: Sequence, *, descending: bool, want: Request, size: int, total: int) -> Page:
+def fetch(query: Select, keys: Sequence, *, descending: bool, want: Request, size: int,
+          count: Callable[[], int]) -> Page:
     """One page of `query` in the order of `keys` (unique together: the last is the row's id).
 
     `query` selects the rows' entity; the keys are added to it to make the cursors. The first key is
-    also bounded on its own: SQLite seeks an index on it, not on the row-value comparison.
+    also bounded on its own: SQLite seeks an index on it, not on the row-value comparison. `count` gives
+    the number of rows for "page N of M"; a first page that is not full is all there is, and needs none.
     """
-    pages = max(1, -(-total // size))
     arity = len(keys)
     after, before = decode_cursor(want.after, arity), decode_cursor(want.before, arity)
     query = query.add_columns(*keys)
@@ -92,29 +93,39 @@ def fetch(query: Select, keys: Sequence, *, descending: bool, want: Request, siz
             (keys[0] <= before[0]) & (row_key < tuple_(*before))
         found = list(reversed(_rows(query.where(bound).order_by(*order).limit(size + 1))))
         if len(found) > size:
-            return _page(found[-size:], total, min(max(2, want.page), pages), pages, arity, more_before=True, more_after=True)
+            total = count()
+            page = _clamp(want.page, 2, total, size)
+            return _page(found[-size:], total, page, size, arity, more_before=True, more_after=True)
         want, after = Request(page=1), None  # back at the start (rows before it may have gone): page 1 as it is now
     order = [k.desc() if descending else k.asc() for k in keys]
     if after is not None:
         bound = (keys[0] <= after[0]) & (row_key < tuple_(*after)) if descending else \
             (keys[0] >= after[0]) & (row_key > tuple_(*after))
         found = _rows(query.where(bound).order_by(*order).limit(size + 1))
-        page = min(max(2, want.page), pages)
-        return _page(found[:size], total, page, pages, arity, more_before=True, more_after=len(found) > size)
-    page = min(max(1, want.page), pages)
+        total = count()
+        return _page(found[:size], total, _clamp(want.page, 2, total, size), size, arity, more_before=True,
+                     more_after=len(found) > size)
+    total = count() if want.page > 1 else None  # a page number beyond the last shows the last
+    page = 1 if total is None else _clamp(want.page, 1, total, size)
     found = _rows(query.order_by(*order).offset((page - 1) * size).limit(size + 1))
-    return _page(found[:size], total, page, pages, arity, more_before=page > 1, more_after=len(found) > size)
+    if total is None:
+        total = count() if len(found) > size else len(found)
+    return _page(found[:size], total, page, size, arity, more_before=page > 1, more_after=len(found) > size)
+
+
+def _clamp(page: int, lowest: int, total: int, size: int) -> int:
+    return max(min(page, max(1, -(-total // size))), lowest)
 
 
 def _rows(query: Select) -> list:
     return list(db.session.execute(query))
 
 
-def _page(found: list, total: int, page: int, pages: int, arity: int, more_before: bool, more_after: bool) -> Page:
+def _page(found: list, total: int, page: int, size: int, arity: int, more_before: bool, more_after: bool) -> Page:
     rows = [r[0] for r in found]
     keys = [tuple(r[-arity:]) for r in found]
     return Page(
-        rows, total, page, pages,
+        rows, total, page, max(1, -(-total // size), page),
         next_cursor=encode_cursor(keys[-1]) if more_after and keys else None,
         prev_cursor=encode_cursor(keys[0]) if more_before and keys else None,
     )

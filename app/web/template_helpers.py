@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import quote
 
-from flask import Flask, current_app, url_for
+from flask import Flask, current_app, g, url_for
 
 from app.types import REGISTRY
 from app.types.fields import FormField, form_fields
@@ -84,8 +85,23 @@ def enabled_types() -> set[str]:
     return {type_id for type_id in REGISTRY if config.type_enabled(type_id)}
 
 
+_HOLE = "\x00"
+
+
+def connector_url(endpoint: str, connector_id: str, **values) -> str:
+    """url_for(endpoint, connector_id=…, **values) for one of a list's many rows: the URL is built once per
+    request with a hole for the id, then filled in (url_for per row was a third of the list page's time)."""
+    patterns = g.setdefault("connector_url_patterns", {})
+    key = (endpoint, *sorted(values.items()))
+    if key not in patterns:
+        patterns[key] = url_for(endpoint, connector_id=_HOLE, **values).split(quote(_HOLE), 1)
+    before, after = patterns[key]
+    return before + quote(connector_id, safe="") + after
+
+
 def register(app: Flask) -> None:
     app.add_template_filter(pretty, "pretty")
+    app.add_template_global(connector_url, "connector_url")
     app.add_template_global(REGISTRY, "registry")
     app.add_template_global(ctype_fields, "ctype_fields")
     app.add_template_global(field_labels, "field_labels")

@@ -1,0 +1,1 @@
+"""The benchmark (`make bench`): bench.py, and live.py for the app served by gunicorn."""
