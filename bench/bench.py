@@ -39,7 +39,7 @@ import requests
 from cryptography.fernet import Fernet
 from flask_migrate import upgrade
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert
 
 from app import create_app
 from app.db import db
@@ -50,7 +50,7 @@ from app.services import keyring as services_keyring
 from app.settings import FileConfig, OutboundSettings
 from app.types.bedrock import DEFAULT_MODEL, DEFAULT_URL
 from app.types.webhook import BASIC
-from bench import live
+from bench import served
 from tests.fakes.receiver import Receiver
 
 N = int(os.environ.get("BENCH_N", "200"))
@@ -326,122 +326,6 @@ def bench_webhook(app, counter: QueryCounter, results: Results) -> None:
     print(f"receiver got {sent} requests")
 
 
-LIVE_N = int(os.environ.get("BENCH_LIVE_N", "300"))
-LIVE_SECONDS = float(os.environ.get("BENCH_LIVE_SECONDS", "4"))
-CLIENTS = 16
-SLOW_RUNS = 20
-SLOW_SECONDS = 8.0  # how long the slow receiver takes to answer; the run deadline in the bench is shorter
-RUN_TIMEOUT = 5.0
-
-
-def _signed_in_cookie(port: int) -> str:
-    """Sign in through the real form (CSRF and all) and return the session cookie."""
-    conn = live.http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request("GET", "/sign-in")
-    resp = conn.getresponse()
-    page = resp.read().decode()
-    cookie = resp.getheader("Set-Cookie", "").split(";")[0]
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
-    form = f"csrf_token={token}&username={BENCH_USER}&password={BENCH_PASSWORD}".encode()
-    conn.request("POST", "/sign-in", body=form, headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
-    resp = conn.getresponse()
-    resp.read()
-    conn.close()
-    if resp.status != 303:
-        raise RuntimeError(f"sign-in through gunicorn failed: {resp.status}")
-    return resp.getheader("Set-Cookie", "").split(";")[0]
-
-
-def bench_live(app, tmp: Path, key: str, secret_key: str, live_rows: list) -> None:
-    """The app under gunicorn, measured from outside: the issue's table, then slow runs."""
-    def add(label, value, note=""):
-        live_rows.append((label, value, note))
-
-    with live.ReceiverProcess(SLOW_SECONDS) as receiver:
-        with app.app_context():
-            fast = store.create(".webhook", "Bench live webhook", {"url": receiver.url + "/hook", "method": "post", "hasAuth": False}, {})
-            slow = store.create(".webhook", "Bench slow webhook", {"url": receiver.url + "/slow", "method": "post", "hasAuth": False}, {})
-            api_key = accounts.create_api_key("bench", "admin", None).encoded
-            fast_id, slow_id = fast.id, slow.id
-        port = free_port()
-        with live.Gunicorn(live.server_env(tmp, key, secret_key), port, tmp / "gunicorn.log") as server:
-            healthz = live.Call("GET", "/healthz")
-            run = live.execute_call(fast_id, api_key, {"body": '{"text":"x"}'})
-            t_health = live.latencies(port, healthz, LIVE_N, WARMUP)
-            t_direct = direct_latencies(receiver.url + "/hook", LIVE_N, WARMUP)
-            t_run = live.latencies(port, run, LIVE_N, WARMUP)
-            floor = statistics.median(t_health) + statistics.median(t_direct)
-            p50 = statistics.median(t_run)
-            add("GET /healthz round trip, p50 / p95", f"{statistics.median(t_health):.2f} / {pct(t_health, 95):.2f} ms")
-            add("receiver direct POST, p50", f"{statistics.median(t_direct):.2f} ms", "requests.Session, as the issue's floor")
-            add("_execute round trip, p50 / p95", f"{p50:.2f} / {pct(t_run, 95):.2f} ms")
-            add("_execute floor ratio", f"{p50 / floor:.2f}x", f"floor = healthz + direct = {floor:.2f} ms; target <= 1.3x")
-
-            h_rate, h_other = live.throughput(port, healthz, CLIENTS, LIVE_SECONDS)
-            r_rate, r_other = live.throughput(port, run, CLIENTS, LIVE_SECONDS)
-            add(f"/healthz throughput, {CLIENTS} clients", f"{h_rate:,.0f}/s", f"{h_other} other answers")
-            add(f"_execute throughput, {CLIENTS} clients", f"{r_rate:,.0f}/s", f"{r_other} other answers")
-            add("_execute throughput / trivial", f"{100 * r_rate / h_rate:.0f}%", "target >= 60%")
-            for i, pid in enumerate(server.worker_pids()):
-                rss, pss = live.memory_mb(pid)
-                add(f"worker {i + 1} memory after the runs", f"{rss:.0f} MB RSS", f"PSS {pss:.0f} MB; target RSS <= 70 MB")
-
-            # Issue #7 item 5: slow runs in flight must not starve pages.
-            cookie = _signed_in_cookie(port)
-            page = live.Call("GET", "/connectors", headers={"Cookie": cookie})
-            slow_run = live.execute_call(slow_id, api_key, {"body": '{"text":"slow"}'})
-            started = time.perf_counter()
-            with live.InFlight(port, slow_run, SLOW_RUNS) as flight:
-                time.sleep(0.5)  # let them reach the receiver
-                t_h = live.latencies(port, healthz, 40, 0)
-                t_p = live.latencies(port, page, 20, 0)
-                flight.wait(SLOW_SECONDS + 30)
-            waited = time.perf_counter() - started
-            counts = {s: flight.statuses.count(s) for s in sorted(set(flight.statuses))}
-            add(f"/healthz with {SLOW_RUNS} slow runs in flight, p50 / max", f"{statistics.median(t_h):.2f} / {max(t_h):.2f} ms")
-            add(f"list page with {SLOW_RUNS} slow runs in flight, p50 / max", f"{statistics.median(t_p):.2f} / {max(t_p):.2f} ms")
-            add("the slow runs' answers", ", ".join(f"{n} x {s}" for s, n in counts.items()),
-                f"all done in {waited:.1f} s; receiver answers after {SLOW_SECONDS:g} s")
-
-            # The API's list, at 10,000 and then at 2,000 connectors.
-            listing = live.Call("GET", "/api/actions/connectors", headers=live.api_headers(api_key))
-            for size in (CONNECTORS, 2000):
-                if size > CONNECTORS:
-                    continue
-                with app.app_context():
-                    keep = {fast_id, slow_id}
-                    ids = [c for c in db.session.scalars(select(Connector.id)) if c not in keep]
-                    if len(ids) + 2 > size:
-                        store.delete_many(ids[: len(ids) + 2 - size])
-                    count = db.session.scalar(select(func.count()).select_from(Connector))
-                t_list = live.latencies(port, listing, max(10, LIVE_N // 10), 3)
-                p = statistics.median(t_list)
-                add(f"GET /api/actions/connectors at {count:,}, p50", f"{p:.1f} ms", f"{1000 * p / count:.1f} us a connector; target <= 5")
-
-
-def direct_latencies(url: str, n: int, warmup: int) -> list[float]:
-    """The direct call of the floor: a requests.Session POST to the receiver, keeping its connection."""
-    session = requests.Session()
-    session.trust_env = False
-    times = []
-    for i in range(warmup + n):
-        started = time.perf_counter()
-        resp = session.post(url, data='{"text":"x"}', headers={"Content-Type": "application/json"}, timeout=10)
-        resp.content  # noqa: B018
-        if i >= warmup:
-            times.append((time.perf_counter() - started) * 1000)
-    session.close()
-    return times
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main() -> int:
     if N < 1 or WARMUP < 0:
         raise SystemExit("BENCH_N must be >= 1 and BENCH_WARMUP >= 0")
@@ -450,7 +334,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="switchboard-bench-"))
     app = None
     key, secret_key = Fernet.generate_key().decode(), "bench-" + uuid.uuid4().hex
-    deadline = f"run_timeout = {RUN_TIMEOUT}\n" if "run_timeout" in OutboundSettings.model_fields else ""
+    deadline = f"run_timeout = {served.RUN_TIMEOUT}\n" if "run_timeout" in OutboundSettings.model_fields else ""
     (tmp / "switchboard.toml").write_text(
         f'[outbound]\nallowed_hosts = ["127.0.0.1"]\nconnect_timeout = 5\nread_timeout = 10\n{deadline}')
     try:
@@ -480,10 +364,10 @@ def main() -> int:
         bench_pages(app, counter, results, seeded)
         bench_webhook(app, counter, results)
         live_rows: list = []
-        bench_live(app, tmp, key, secret_key, live_rows)
+        served.run(app, tmp, key, secret_key, (BENCH_USER, BENCH_PASSWORD), CONNECTORS, WARMUP, live_rows)
         results.print()
-        print(f"\nThrough gunicorn (gunicorn.conf.py, as `make run`), {CLIENTS} clients for throughput, "
-              f"N={LIVE_N}; load average {os.getloadavg()[0]:.2f}")
+        print(f"\nThrough gunicorn (gunicorn.conf.py, as `make run`), {served.CLIENTS} clients for throughput, "
+              f"N={served.LIVE_N}; load average {os.getloadavg()[0]:.2f}")
         m, p95 = results.medians, results.p95s
         for key, label in (("list", "list page 1 at 10,000, p50 / p95"), ("page200", "list page 200 at 10,000, p50 / p95"),
                            ("q_rare", "search fragment, rare match, p50 / p95"),
