@@ -12,6 +12,7 @@ from app.types.server_log import ServerLog
 from app.types.slack import Slack
 from app.types.slack_api import SlackApi
 from app.types.teams import Teams
+from app.types.thehive import TheHive
 from app.types.tines import Tines
 from app.types.torq import Torq
 from app.types.webhook import Webhook
@@ -28,6 +29,7 @@ TYPES: tuple[ConnectorType, ...] = (
     Slack(),
     SlackApi(),
     Teams(),
+    TheHive(),
     Tines(),
     Torq(),
     Webhook(),
