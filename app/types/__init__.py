@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.types.bedrock import Bedrock
+from app.types.cases_webhook import CasesWebhook
 from app.types.d3security import D3Security
 from app.types.email import Email
 from app.types.jira import Jira
@@ -22,6 +23,7 @@ from app.types.xmatters import Xmatters
 # One line per type, so two people adding types touch different lines.
 TYPES: tuple[ConnectorType, ...] = (
     Bedrock(),
+    CasesWebhook(),
     D3Security(),
     Email(),
     Jira(),
