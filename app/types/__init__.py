@@ -19,6 +19,7 @@ from app.types.tines import Tines
 from app.types.torq import Torq
 from app.types.webhook import Webhook
 from app.types.xmatters import Xmatters
+from app.types.xsoar import Xsoar
 
 # One line per type, so two people adding types touch different lines.
 TYPES: tuple[ConnectorType, ...] = (
@@ -38,6 +39,7 @@ TYPES: tuple[ConnectorType, ...] = (
     Torq(),
     Webhook(),
     Xmatters(),
+    Xsoar(),
 )
 REGISTRY: dict[str, ConnectorType] = {t.id: t for t in TYPES}
 
