@@ -164,6 +164,18 @@ def test_a_picker_shows_jiras_refusal(web, jira):
     assert "Unable to get issue types. Error: Request failed with status code 401" in page
 
 
+def test_a_picker_asked_from_a_connectors_page_finds_that_connector(web, jira):
+    cid = create_via_form(web, ".jira", jira_fields(jira.url))
+    # The pane's fields redrawn for another sub-action (and back) carry no hidden connector field.
+    redrawn = web.get("/types/.jira/params?params.subAction=pushToService", htmx=True).get_data(as_text=True)
+    assert 'name="jira.connector"' not in redrawn
+
+    response = web.post(f"{PICKERS}/issue-types", data={}, htmx=True,
+                        headers={"HX-Current-URL": f"http://localhost/connectors/{cid}"})
+
+    assert "3 issue types listed." in response.get_data(as_text=True)
+
+
 def test_a_picker_that_names_no_jira_connector_says_so(web):
     page = ask(web, "issue-types", "nope")
 

@@ -38,6 +38,8 @@ INCIDENT = "params.sub.incident"
 TEXT_PARTS = ("summary", "description", "externalId", "issueType", "priority", "parent")
 # A `suggest` answer is swapped in by the field's id: only a plain id may come back.
 FIELD_ID = re.compile(r"[A-Za-z][\w-]{0,99}")
+# A saved connector's page, as HTMX names the page a request comes from (HX-Current-URL).
+CONNECTOR_PAGE = re.compile(r"/connectors/([0-9a-f-]{36})(?:[/?#]|$)")
 SUMMARY_REQUIRED = "Summary is required."
 
 
@@ -109,11 +111,17 @@ def _target() -> executions.Target | None:
         if not principal().is_admin:
             abort(403, description="Only admins can do that; your account can view and test connectors.")
         return form_target(get_type(Jira.id))
-    named = request.form.get(CONNECTOR_FIELD) or request.form.get("connector_id") or ""
+    named = request.form.get(CONNECTOR_FIELD) or request.form.get("connector_id") or _page_connector()
     connector = store.get(named) if named else None
     if connector is None or connector.connector_type_id != Jira.id:
         return None
     return executions.target_for(connector)
+
+
+def _page_connector() -> str:
+    """The connector whose page asks: the pane's fields redrawn for another sub-action lose the hidden field."""
+    found = CONNECTOR_PAGE.search(request.headers.get("HX-Current-URL", ""))
+    return found.group(1) if found else ""
 
 
 def _run(sub_action: str, params: dict) -> executions.Run | None:
