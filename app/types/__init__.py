@@ -11,6 +11,9 @@ from app.types.kit import ConnectorType
 from app.types.opsgenie import Opsgenie
 from app.types.pagerduty import PagerDuty
 from app.types.server_log import ServerLog
+from app.types.servicenow.itom import ServiceNowITOM
+from app.types.servicenow.itsm import ServiceNowITSM
+from app.types.servicenow.sir import ServiceNowSIR
 from app.types.slack import Slack
 from app.types.slack_api import SlackApi
 from app.types.teams import Teams
@@ -31,6 +34,9 @@ TYPES: tuple[ConnectorType, ...] = (
     Opsgenie(),
     PagerDuty(),
     ServerLog(),
+    ServiceNowITOM(),
+    ServiceNowITSM(),
+    ServiceNowSIR(),
     Slack(),
     SlackApi(),
     Teams(),
