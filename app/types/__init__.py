@@ -10,6 +10,7 @@ from app.types.jira import Jira
 from app.types.kit import ConnectorType
 from app.types.opsgenie import Opsgenie
 from app.types.pagerduty import PagerDuty
+from app.types.resilient import Resilient
 from app.types.server_log import ServerLog
 from app.types.servicenow.itom import ServiceNowITOM
 from app.types.servicenow.itsm import ServiceNowITSM
@@ -33,6 +34,7 @@ TYPES: tuple[ConnectorType, ...] = (
     Jira(),
     Opsgenie(),
     PagerDuty(),
+    Resilient(),
     ServerLog(),
     ServiceNowITOM(),
     ServiceNowITSM(),
