@@ -12,6 +12,7 @@ import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography.fernet import Fernet
 from playwright.sync_api import Page, expect
 
 from app.settings import OutboundSettings
@@ -122,6 +123,18 @@ def test_quotes_newlines_and_unicode_in_the_case_stay_valid_json(app, tracker):
     assert result["data"]["title"] == tricky["title"]
 
 
+def test_a_partial_in_a_template_reads_no_file(app, tracker, tmp_path, monkeypatch):
+    (tmp_path / "leak.mustache").write_text("local file contents")
+    monkeypatch.chdir(tmp_path)
+    api = Api.with_key(app)
+    cid = api_connector(api, tracker.config(createIncidentJson=(
+        '{"fields": {"summary": {{{case.title}}}, "description": {{{case.description}}}, "p": "{{> leak}}"}}')))
+
+    api.execute(cid, push(INCIDENT))
+
+    assert tracker.received[0].json["fields"]["p"] == ""
+
+
 def test_a_push_without_comments_answers_an_empty_comment_list_and_sends_none(app, tracker):
     api = Api.with_key(app)
     cid = api_connector(api, tracker.config())
@@ -145,7 +158,7 @@ def test_the_view_url_holds_the_id_and_title_url_encoded(app, tracker):
     assert result["data"]["url"] == f"{tracker.url}/browse/SEC-1?title=a%2Fb%20c%26d%3F"
 
 
-def test_a_nested_response_key_and_a_numeric_id_are_read_as_text(app, tracker):
+def test_a_numeric_id_is_read_as_text_and_sent_json_encoded_to_a_get_by_post(app, tracker):
     config = tracker.config(createIncidentResponseKey="id", getIncidentUrl=f"{tracker.api}/search",
                             getIncidentMethod="post", getIncidentJson='{"key": {{{external.system.id}}}}')
     api = Api.with_key(app)
@@ -405,6 +418,33 @@ def test_client_certificate_authentication_is_not_yet_available(app, tracker):
 
     assert result["status"] == "error" and result["retry"] is False
     assert "Client-certificate (SSL) authentication is not yet available" in result["message"]
+    assert tracker.received == []
+
+
+@pytest.mark.parametrize("tls", [{"verificationMode": "none"}, {"ca": "LS0tLS1CRUdJTi0tLS0t"}])
+def test_per_connector_tls_settings_are_refused_until_they_can_be_applied(app, tracker, tls):
+    api = Api.with_key(app)
+    cid = api_connector(api, tracker.config(**tls))
+
+    result = api.execute(cid, push(INCIDENT)).get_json()
+
+    assert result["status"] == "error" and result["retry"] is False
+    assert "TLS settings (ca, verificationMode) are not yet applied" in result["message"]
+    assert tracker.received == []
+
+
+def test_a_url_no_longer_in_the_allowed_hosts_is_refused_before_sending(tmp_path, tracker):
+    config = tracker.config(hasAuth=False, authType=None)
+    key = Fernet.generate_key().decode()  # the same database, opened again with narrower allowed hosts
+    cid = api_connector(Api.with_key(make_app(tmp_path, keys=[key])), config, {})
+    narrowed = make_app(tmp_path, OutboundSettings(allowed_hosts=("tracker.example.com",)), keys=[key])
+
+    result = Api.with_key(narrowed).execute(cid, push(INCIDENT)).get_json()
+
+    assert result["service_message"] == (
+        f'{PREFIX}Unable to create case. Error: Invalid Create case URL: Error: target hostname "127.0.0.1" is not '
+        "in the allowed hosts list ([outbound] allowed_hosts).")
+    assert result["retry"] is False
     assert tracker.received == []
 
 
