@@ -95,8 +95,7 @@ class Comment(Schema):
 
 class PushParams(Schema):
     incident: Incident = Field(label="Incident", widget="resilient_incident")
-    comments: list[Comment] | None = Field(
-        None, label="Additional comments", help='e.g. [{"commentId": "1", "comment": "Seen on web-01"}]')
+    comments: list[Comment] | None = Field(None, label="Additional comments", widget="resilient_comment")
 
 
 class GetIncidentParams(Schema):
