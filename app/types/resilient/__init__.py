@@ -185,7 +185,7 @@ class Resilient(ConnectorType):
 
     def _call(self, ctx: Ctx, method: str, path: str, doing: str, body: Any = None) -> Any:
         """One call under the org's URL; its JSON answer, or Failed in Kibana's words for `doing`."""
-        url = f"{ctx.config.apiUrl}/rest/orgs/{ctx.config.orgId}{path}"
+        url = f"{ctx.config.apiUrl.rstrip('/')}/rest/orgs/{ctx.config.orgId}{path}"
         headers = {"Content-Type": "application/json"}
         try:
             response = ctx.http.request(method, url, headers=headers, auth=(ctx.secrets.apiKeyId, ctx.secrets.apiKeySecret),
