@@ -58,6 +58,10 @@ class IncidentForm(Widget):
         shown["otherFields"] = json.dumps(other, indent=2) if isinstance(other, dict) else (other or "")
         return shown
 
+    def posted(self, f: FormField, name: str, value: Any) -> dict[str, str]:
+        """What the browser posts for `value`: one input per part (scripted posts and tests use it)."""
+        return {f"{name}.{key}": text for key, text in self.display(f, value).items()}
+
     def read(self, f: FormField, form: MultiDict, name: str, s: Section) -> None:
         parts = {key: form.get(f"{name}.{key}", "") for key in (*TEXT_PARTS, "labels", "otherFields")}
         s.display[f.key] = parts
@@ -90,6 +94,9 @@ class CommentForm(Widget):
         if isinstance(value, list) and value and isinstance(value[0], dict):
             return str(value[0].get("comment") or "")
         return ""
+
+    def posted(self, f: FormField, name: str, value: Any) -> dict[str, str]:
+        return {name: self.display(f, value)}
 
     def read(self, f: FormField, form: MultiDict, name: str, s: Section) -> None:
         text = form.get(name, "")
