@@ -5,6 +5,7 @@ from __future__ import annotations
 from app.types.bedrock import Bedrock
 from app.types.d3security import D3Security
 from app.types.email import Email
+from app.types.index import Index
 from app.types.kit import ConnectorType
 from app.types.opsgenie import Opsgenie
 from app.types.pagerduty import PagerDuty
@@ -23,6 +24,7 @@ TYPES: tuple[ConnectorType, ...] = (
     Bedrock(),
     D3Security(),
     Email(),
+    Index(),
     Opsgenie(),
     PagerDuty(),
     ServerLog(),
