@@ -6,6 +6,7 @@ from app.types.bedrock import Bedrock
 from app.types.cases_webhook import CasesWebhook
 from app.types.d3security import D3Security
 from app.types.email import Email
+from app.types.index import Index
 from app.types.jira import Jira
 from app.types.kit import ConnectorType
 from app.types.opsgenie import Opsgenie
@@ -32,6 +33,7 @@ TYPES: tuple[ConnectorType, ...] = (
     CasesWebhook(),
     D3Security(),
     Email(),
+    Index(),
     Jira(),
     Opsgenie(),
     PagerDuty(),
