@@ -251,6 +251,11 @@ class ConnectorType:
             return failed.result
         return _ending_failed(out) if inspect.isgenerator(out) else out
 
+    def connector_deprecated(self, config: dict[str, Any] | None) -> bool:
+        """Whether a connector with this stored config is deprecated (Kibana's `isConnectorDeprecated`:
+        ServiceNow connectors on the legacy Table API); the API's `is_deprecated`."""
+        return False
+
     def case_incident(self, case: CaseView, fields: Any) -> dict[str, Any]:
         """The `incident` of this type's `pushToService` params for `case` (types with `case_fields`)."""
         raise NotImplementedError(f"{self.id} cannot receive cases")
