@@ -163,8 +163,10 @@ def _fields_of(issue_type: str) -> tuple[dict[str, Any] | None, str | None]:
 
 
 def _priorities(fields: dict[str, Any] | None) -> list[str]:
-    allowed = ((fields or {}).get("priority") or {}).get("allowedValues") or []
-    return [str(p["name"]) for p in allowed if isinstance(p, dict) and p.get("name")]
+    priority = (fields or {}).get("priority")
+    allowed = priority.get("allowedValues") if isinstance(priority, dict) else None
+    # Jira's answer is read as it came: a hostile one may hold anything where the list should be.
+    return [str(p["name"]) for p in allowed if isinstance(p, dict) and p.get("name")] if isinstance(allowed, list) else []
 
 
 # ---------------------------------------------------------------- the test pane's pickers
