@@ -649,3 +649,55 @@ def test_a_service_dripping_its_answer_is_cut_off_at_a_deadline(tmp_path):
 
     assert result["status"] == "error"
     assert elapsed < 2.5
+
+
+def test_a_jira_date_out_of_range_is_an_invalid_time_not_a_retry(app, jira):
+    cid = jira_connector(Api.with_key(app), jira.url)
+    jira.answer_next(200, {"id": "10000", "key": "SEC-1", "fields": {"created": "0001-01-01T00:00:00.000+0500"}})
+
+    result = run(Api.with_key(app, "viewer"), cid, "getIncident", {"externalId": "SEC-1"})
+    jira.answer_next(201, {"id": "10000", "key": "SEC-1", "self": "x"})
+    jira.answer_next(200, {"id": "10000", "key": "SEC-1", "fields": {"created": "0001-01-01T00:00:00.000+0500"}})
+    pushed = run(Api.with_key(app), cid, "pushToService", {"incident": {"summary": "x", "issueType": "10001"}})
+
+    assert result["status"] == "ok"  # getIncident passes Jira's dates through
+    assert pushed["status"] == "error" and "Invalid time value" in pushed["service_message"]
+    assert pushed["retry"] is False
+
+
+@pytest.mark.parametrize("created", [1e300, -1e300])
+def test_a_thehive_creation_date_out_of_range_is_an_invalid_time_not_a_retry(app, hive, created):
+    cid = hive_connector(Api.with_key(app), hive.url)
+    hive.answer_raw(201, json.dumps({**hive.add_case(), "_createdAt": created}))
+
+    result = run(Api.with_key(app), cid, "pushToService", {"incident": {"title": "t", "description": "d"}})
+
+    assert (result["status"], result["retry"]) == ("error", False)
+    assert "Invalid time value" in result["service_message"]
+
+
+@pytest.mark.xfail(strict=True, reason="shared: app/types/kit/http.py reads JSON of any depth (json_or_none, "
+                   "json_object, strict_json) and app/services/executions.py masks result.data with the recursive "
+                   "Masker.deep outside its try: a 900-level answer raises RecursionError, a 500")
+def test_a_deeply_nested_answer_to_a_type_using_the_kits_json_reading_is_a_clear_error(app):
+    from tests.fakes.d3security import FakeD3
+
+    with FakeD3() as d3:
+        cid = Api.with_key(app).created({"name": "d3", "connector_type_id": ".d3security",
+                                         "config": {"url": d3.intake_url}, "secrets": {"token": d3.token}})["id"]
+        d3.answer_next(200, json.dumps({"refid": "1", "x": "@@"}).replace('"@@"', nested(900)))
+        response = Api.with_key(app, "viewer").execute(cid, {"subAction": "run", "subActionParams": {}})
+
+    assert response.status_code == 200 and response.get_json()["status"] == "error"
+
+
+@pytest.mark.xfail(strict=True, reason="shared: app/types/kit/http.py retry_at catches ValueError only; a "
+                   "Retry-After of more seconds than timedelta holds raises OverflowError, so the run ends in the "
+                   "generic 'an error occurred' text with Python's message instead of the service's 429")
+def test_a_huge_retry_after_is_read_as_a_throttle(app, jira):
+    cid = jira_connector(Api.with_key(app), jira.url)
+    jira.throttle(retry_after="99999999999999999999")
+
+    result = run(Api.with_key(app, "viewer"), cid, "getIncident", {"externalId": "SEC-1"})
+
+    assert "status code 429" in result["service_message"]

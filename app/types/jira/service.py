@@ -98,7 +98,10 @@ def iso_date(value: Any) -> str:
             except ValueError:
                 continue
             when = when if when.tzinfo else when.replace(tzinfo=UTC)
-            when = when.astimezone(UTC)
+            try:
+                when = when.astimezone(UTC)
+            except OverflowError:  # year 1 a few hours east of UTC: JavaScript's Date has no such time either
+                break
             return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
     raise _Invalid("Invalid time value")
 

@@ -168,7 +168,10 @@ class TheHive(ConnectorType):
                       "pushedDate": iso_millis(datetime.now(UTC))}
         else:
             case = self._answer(self._call(ctx, "POST", "/case", incident), "case")
-            created = datetime.fromtimestamp(case["_createdAt"] / 1000, UTC)
+            try:
+                created = datetime.fromtimestamp(case["_createdAt"] / 1000, UTC)
+            except (OverflowError, OSError, ValueError):  # JavaScript's toISOString() throws on it too
+                raise Failed(Result.error(GENERIC_ERROR, "RangeError: Invalid time value", retry=False)) from None
             pushed = {"id": case["_id"], "title": case["title"], "url": self._case_url(ctx, case["_id"]),
                       "pushedDate": iso_millis(created)}
         if ctx.params.comments:
