@@ -33,9 +33,9 @@ URI_COMPONENT_SAFE = "-_.!~*'()"
 PATH_BREAKERS = re.compile(r"[/\\?#%\x00-\x1f\x7f]")
 # Answers nested deeper are refused unread: later walks (masking, JSON encoding) recurse once per level.
 MAX_JSON_DEPTH = 64
+TOO_DEEP = f"Response is JSON nested more than {MAX_JSON_DEPTH} levels deep"
 # Issue types whose fields getFields reads one call each; a project with more is refused, not walked.
 MAX_ISSUE_TYPES = 100
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 
 
 class JiraFailure(Exception):
@@ -74,13 +74,15 @@ def path_segment(value: str, what: str) -> str:
     return quote(value, safe=URI_COMPONENT_SAFE)
 
 
-def too_deep(content: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Whether JSON text nests arrays and objects more than `limit` levels (brackets in strings aside)."""
-    depth = 0
-    for bracket in re.findall(rb"[\[\]{}]", _JSON_STRING.sub(b"", content)):
-        depth = depth + 1 if bracket in (b"[", b"{") else max(depth - 1, 0)
-        if depth > limit:
-            return True
+def deeper_than(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether parsed JSON nests arrays and objects more than `limit` levels; walked without recursion."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
     return False
 
 
@@ -108,11 +110,13 @@ def iso_date(value: Any) -> str:
 
 def error_reason(body: bytes) -> str:
     """Kibana's createErrorMessage over the error body as axios holds it (parsed JSON, else the text)."""
-    if not body or too_deep(body):
+    if not body:
         return NO_ERRORS  # axios keeps an empty body as "", which has no `errors`
     try:
         data = http.strict_json(body)
-    except ValueError:
+    except (ValueError, RecursionError):
+        return NO_ERRORS
+    if deeper_than(data):
         return NO_ERRORS
     if data is None:
         return NO_RESPONSE
@@ -311,13 +315,15 @@ def _valid(response: OutboundResponse, content: bytes, method: str, url: str, re
                        f"Supported content types: {JSON_TYPE}")
     if not content.strip():
         data: Any = {}
-    elif too_deep(content):
-        raise _Invalid(f"Response is JSON nested more than {MAX_JSON_DEPTH} levels deep")
     else:
         try:
             data = http.strict_json(content)
         except ValueError:
             raise _Invalid("Response is not a valid JSON") from None
+        except RecursionError:  # deeper than the parser's stack allows
+            raise _Invalid(TOO_DEEP) from None
+        if deeper_than(data):
+            raise _Invalid(TOO_DEEP)
         if isinstance(data, str) and data:  # lodash's isEmpty lets numbers and booleans through
             raise _Invalid("Response is not a valid JSON")
     if required and (not isinstance(data, dict) or any(key not in data for key in required)):

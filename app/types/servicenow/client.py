@@ -35,7 +35,6 @@ PATH_BREAKERS = re.compile(r"[/\\?#%\x00-\x1f\x7f]")
 QUERY_SEPARATOR = "^"
 # Answers nested deeper are refused unread: later walks (masking, JSON encoding) recurse once per level.
 MAX_JSON_DEPTH = 64
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 
 
 @dataclass(frozen=True)
@@ -130,13 +129,15 @@ def query_value(value: str, what: str) -> str:
     return quote(value, safe="")
 
 
-def too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Whether JSON text nests arrays and objects more than `limit` levels (brackets in strings aside)."""
-    depth = 0
-    for bracket in re.findall(r"[\[\]{}]", _JSON_STRING.sub("", text)):
-        depth = depth + 1 if bracket in "[{" else max(depth - 1, 0)
-        if depth > limit:
-            return True
+def deeper_than(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether parsed JSON nests arrays and objects more than `limit` levels; walked without recursion."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
     return False
 
 
@@ -378,10 +379,14 @@ def _body(response: http.OutboundResponse) -> Any:
     text = response.text
     if not text.strip():
         return ""
-    if too_deep(text):
-        raise ServiceNowError(f"The answer is JSON nested more than {MAX_JSON_DEPTH} levels deep",
-                              http_status=response.status_code, retry=False)
     try:
-        return http.strict_json(text)
+        data = http.strict_json(text)
+        deep = deeper_than(data)
     except ValueError:
         return text
+    except RecursionError:  # deeper than the parser's stack allows
+        deep = True
+    if deep:
+        raise ServiceNowError(f"The answer is JSON nested more than {MAX_JSON_DEPTH} levels deep",
+                              http_status=response.status_code, retry=False)
+    return data

@@ -9,7 +9,6 @@ Kibana's: `API Error: <status text>`, whatever XSOAR's body says.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import field_validator
@@ -34,7 +33,6 @@ PLAYBOOKS_PATH = "/playbook/search"
 INCIDENT_PATH = "/incident"
 # Answers nested deeper are refused unread: later walks (masking, JSON encoding) recurse once per level.
 MAX_JSON_DEPTH = 64
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 SEVERITY_NAMES = {"0": "Unknown", "0.5": "Informational", "1": "Low", "2": "Medium", "3": "High", "4": "Critical"}
 
 
@@ -82,14 +80,29 @@ _EXAMPLE_RUN = {"name": "Switchboard test incident", "playbookId": None, "create
                 "severity": 0, "isRuleSeverity": False, "body": None}
 
 
-def too_deep(content: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Whether JSON text nests arrays and objects more than `limit` levels (brackets in strings aside)."""
-    depth = 0
-    for bracket in re.findall(rb"[\[\]{}]", _JSON_STRING.sub(b"", content)):
-        depth = depth + 1 if bracket in (b"[", b"{") else max(depth - 1, 0)
-        if depth > limit:
-            return True
+def deeper_than(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether parsed JSON nests arrays and objects more than `limit` levels; walked without recursion."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
     return False
+
+
+def bounded_json(response: http.OutboundResponse) -> dict[str, Any]:
+    """The answer's JSON object (Kibana's response-validation texts otherwise), refused when nested deeper than
+    MAX_JSON_DEPTH: masking and encoding it later would recurse once per level."""
+    try:
+        data = json_object(response)
+        deep = deeper_than(data)
+    except RecursionError:  # deeper than the parser's stack allows
+        deep = True
+    if deep:
+        raise Failed(invalid_response(f"Response is JSON nested more than {MAX_JSON_DEPTH} levels deep"))
+    return data
 
 
 def error_text(response: http.OutboundResponse) -> str:
@@ -149,9 +162,7 @@ class Xsoar(ConnectorType):
         url = ctx.config.url.rstrip("/") + (CLOUD_API_PATH if cloud else "") + path
         response = call_api(ctx.http, "POST", url, body=body, headers=headers, error_text=error_text,
                             unanswered=unanswered)
-        if too_deep(response.content):
-            raise Failed(invalid_response(f"Response is JSON nested more than {MAX_JSON_DEPTH} levels deep"))
-        return json_object(response)
+        return bounded_json(response)
 
     @sub_action("getPlaybooks", EmptySchema, "List the playbooks", example={})
     def get_playbooks(self, ctx: Context[XsoarConfig, XsoarSecrets, EmptySchema]) -> Result:
