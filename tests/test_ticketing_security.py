@@ -247,6 +247,18 @@ def test_no_correlation_id_holding_a_caret_reaches_servicenow(app, sn, injected)
     assert all("sysparm_query" not in r.args for r in sn.received)
 
 
+@pytest.mark.parametrize("script", ["javascript:gs.getUserID()", " JavaScript:new GlideRecord('sys_user')"])
+def test_a_correlation_id_or_choice_field_is_never_run_as_servicenow_script(app, sn, script):
+    cid = sn_connector(Api.with_key(app), sn.url)
+    viewer = Api.with_key(app, "viewer")
+
+    closed = run(viewer, cid, "closeIncident", {"incident": {"correlation_id": script}})
+    listed = run(viewer, cid, "getChoices", {"fields": [script]})
+
+    assert (closed["status"], listed["status"]) == ("error", "error")
+    assert "may not start with \"javascript:\"" in closed["service_message"] and sn.received == []
+
+
 def test_a_choice_field_cannot_widen_sys_choice_to_other_tables(app, sn):
     cid = sn_connector(Api.with_key(app), sn.url)
 

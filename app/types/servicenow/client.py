@@ -33,6 +33,8 @@ _NO_DATA = object()
 PATH_BREAKERS = re.compile(r"[/\\?#%\x00-\x1f\x7f]")
 # An encoded query's separator: a value holding one would add conditions (`^OR…`, `^NQ…`) to the query.
 QUERY_SEPARATOR = "^"
+# A query value ServiceNow evaluates as server-side script (in its sandbox) instead of comparing it.
+SCRIPT_PREFIX = "javascript:"
 # Answers nested deeper are refused unread: later walks (masking, JSON encoding) recurse once per level.
 MAX_JSON_DEPTH = 64
 
@@ -122,10 +124,13 @@ def path_segment(value: str, what: str = "sys_id") -> str:
 
 
 def query_value(value: str, what: str) -> str:
-    """`value` for an encoded query, URL-encoded; a ServiceNowError when it holds the query's separator."""
+    """`value` for an encoded query, URL-encoded; a ServiceNowError when it would be read as more than a value."""
     if QUERY_SEPARATOR in value:
         raise ServiceNowError(f'The {what} "{value}" may not contain "^": ServiceNow would read what follows '
                               "as more conditions of the query", status="400")
+    if value.strip().lower().startswith(SCRIPT_PREFIX):
+        raise ServiceNowError(f'The {what} "{value}" may not start with "javascript:": ServiceNow would run it '
+                              "as a script to find the value", status="400")
     return quote(value, safe="")
 
 
