@@ -52,8 +52,9 @@ def register(app: Flask) -> None:
 # the masker's `deep`, the pretty-printer, pydantic), each taking one or more stack frames per level against
 # Python's limit of 1,000; 64 levels leaves ample room for any real payload and a wide margin below that limit.
 MAX_JSON_DEPTH = 64
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+# A whole string, a bracket, or a quote that opens a string never closed (then the rest is inside it). Each
+# string is matched once from its opening quote, so the scan is linear even on thousands of unpaired quotes.
+_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]|"', re.S)
 
 
 def json_depth(text: str | bytes, limit: int = MAX_JSON_DEPTH) -> int:
@@ -64,7 +65,12 @@ def json_depth(text: str | bytes, limit: int = MAX_JSON_DEPTH) -> int:
     if "[" not in text and "{" not in text:
         return 0
     depth = deepest = 0
-    for char in _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)):
+    for token in _JSON_TOKEN.finditer(text):
+        char = token.group()
+        if char[0] == '"':
+            if len(char) == 1:  # an unterminated string: no bracket after it counts
+                break
+            continue
         if char in "[{":
             depth += 1
             if depth > deepest:
