@@ -557,8 +557,7 @@ def test_deeply_nested_answers_end_in_a_clear_error_not_a_500(app, web, viewer, 
         assert response.status_code == 200, response.get_data(as_text=True)[:300]
         body = response.get_json()
         assert body["status"] == "error", body
-        # The type's words ("nested more than 64 levels"), or, once the kit refuses such JSON as not JSON
-        # before the type sees it, the type's words for an answer that is not JSON.
+        # The kit refuses such JSON before parsing it; each type words it as an answer it cannot read.
         assert re.search(r"nested|not a valid JSON|issue with your Service Now Instance",
                          body["service_message"]), body
         assert body["retry"] is False
