@@ -6,16 +6,18 @@ import orjson
 
 from app.models import Connector
 from app.services.executions import Run
+from app.types import all_types, get_type
 from app.types.kit import ConnectorType
 
 
 def connector_json(connector: Connector, *, with_count: bool = False) -> dict:
+    ctype = get_type(connector.connector_type_id)
     body = {
         "id": connector.id,
         "name": connector.name,
         "connector_type_id": connector.connector_type_id,
         "is_preconfigured": connector.is_preconfigured,
-        "is_deprecated": False,
+        "is_deprecated": bool(ctype and ctype.connector_deprecated(connector.config)),
         "is_system_action": False,
         "is_connector_type_deprecated": False,
     }
@@ -31,18 +33,31 @@ def connector_list_json(rows: list) -> bytes:
     """The API's list: for each of `store.listing()`'s rows what `connector_json(c, with_count=True)` gives
     (tests/test_api.py holds them equal), built in one pass over plain tuples with each stored config
     copied in as it is. Parsing and encoding thousands of configs again, and reading fields by name from
-    thousands of rows, were most of the list's time (see the bench)."""
-    fragment = orjson.Fragment
+    thousands of rows, were most of the list's time (see the bench). Only types that can deprecate a
+    connector by its config (ServiceNow's Table API) have theirs parsed, to ask."""
+    fragment, judges = orjson.Fragment, _deprecation_judges()
     return orjson.dumps([
-        {"id": cid, "name": name, "connector_type_id": type_id, "is_preconfigured": True, **_FLAGS}
+        {"id": cid, "name": name, "connector_type_id": type_id, "is_preconfigured": True,
+         "is_deprecated": _deprecated(judges, type_id, config), **_FLAGS}
         if preconfigured else  # Kibana hides a preconfigured connector's config
-        {"id": cid, "name": name, "connector_type_id": type_id, "is_preconfigured": False, **_FLAGS,
+        {"id": cid, "name": name, "connector_type_id": type_id, "is_preconfigured": False,
+         "is_deprecated": _deprecated(judges, type_id, config), **_FLAGS,
          "config": fragment(config or "{}"), "is_missing_secrets": missing}
         for cid, name, type_id, preconfigured, config, missing in rows
     ])
 
 
-_FLAGS = {"is_deprecated": False, "is_system_action": False, "is_connector_type_deprecated": False, "referenced_by_count": 0}
+_FLAGS = {"is_system_action": False, "is_connector_type_deprecated": False, "referenced_by_count": 0}
+
+
+def _deprecation_judges() -> dict[str, ConnectorType]:
+    """The types whose connectors may be deprecated by their config: those overriding connector_deprecated."""
+    return {t.id: t for t in all_types() if type(t).connector_deprecated is not ConnectorType.connector_deprecated}
+
+
+def _deprecated(judges: dict[str, ConnectorType], type_id: str, config: str | None) -> bool:
+    judge = judges.get(type_id)
+    return bool(judge and judge.connector_deprecated(orjson.loads(config) if config else None))
 
 
 def type_json(ctype: ConnectorType, *, enabled: bool) -> dict:

@@ -10,8 +10,7 @@ with Retry-After. A refused run never started, so it leaves no event row.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 WAIT_SECONDS = 1.0  # long enough for a burst of fast runs to get through, short enough to answer a client soon
 RETRY_AFTER_SECONDS = 2
@@ -32,15 +31,22 @@ class RunSlots:
         self._lock = threading.Lock()
         self._waiters = 0
 
-    @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Hold one place for the run's whole length; raises RunsBusy when none comes free in time."""
+    def acquire(self) -> Callable[[], None]:
+        """Take one place for a run; raises RunsBusy when none comes free in time. Returns the call that
+        gives the place back: once, however many times it is called (the run's end, and its finalizer)."""
         if not self._free.acquire(blocking=False) and not self._wait():
             raise RunsBusy(self.running)
-        try:
-            yield
-        finally:
+        released = threading.Event()
+        lock = threading.Lock()
+
+        def release() -> None:
+            with lock:
+                if released.is_set():
+                    return
+                released.set()
             self._free.release()
+
+        return release
 
     def _wait(self) -> bool:
         with self._lock:

@@ -7,8 +7,7 @@ from collections.abc import Iterator
 
 from flask import Response, render_template, request, stream_with_context
 
-from app.services.executions import Result, Run
-from app.services.run_slots import RunsBusy
+from app.services.executions import Run
 
 
 def wants_stream() -> bool:
@@ -24,15 +23,11 @@ def stream_response(items: Iterator[str | Run]) -> Response:
     """`delta` events carry text as JSON strings; the last, `result`, carries the result panel's HTML."""
 
     def generate():
-        try:
-            for item in items:
-                if isinstance(item, Run):
-                    yield _event("result", render_template("connectors/_result.html", result=item))
-                else:
-                    yield _event("delta", json.dumps(item))
-        except RunsBusy as exc:  # refused before it started: the stream's 200 is already sent, so say it here
-            busy = Run(Result.error(str(exc), retry=True), 0.0, "")
-            yield _event("result", render_template("connectors/_result.html", result=busy))
+        for item in items:
+            if isinstance(item, Run):
+                yield _event("result", render_template("connectors/_result.html", result=item))
+            else:
+                yield _event("delta", json.dumps(item))
 
     response = Response(stream_with_context(generate()), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
