@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app import extensions
 from app.crypto import SecretsUnreadable
-from app.db import StorageUnavailable, db, storage_failure
+from app.db import StorageUnavailable, db, storage_failure, write_succeeded
 from app.models import Connector, Event
 from app.outbound import BoundHttp, RunDeadline, Trace
 from app.services import elasticsearch, outbound, outbound_settings, preconfigured, tokens
@@ -221,6 +221,7 @@ def _reserve(target: Target, *, source: str, actor: str) -> int:
         # One prepared Core INSERT: no ORM unit of work, and its compiled form is reused run after run.
         event_id = db.session.connection().execute(_INSERT_EVENT, row).inserted_primary_key[0]
         db.session.commit()
+        write_succeeded()  # a Core INSERT is no ORM flush, which is how a commit is otherwise seen to have written
     except OperationalError as exc:
         db.session.rollback()
         raise storage_failure(exc) from exc
