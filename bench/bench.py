@@ -369,7 +369,8 @@ def main() -> int:
         print(f"\nThrough gunicorn (gunicorn.conf.py, as `make run`), {served.CLIENTS} clients for throughput, "
               f"N={served.LIVE_N}; load average {os.getloadavg()[0]:.2f}")
         m, p95 = results.medians, results.p95s
-        for key, label in (("list", "list page 1 at 10,000, p50 / p95"), ("page200", "list page 200 at 10,000, p50 / p95"),
+        for key, label in (("list", f"list page 1 at {CONNECTORS:,}, p50 / p95"),
+                           ("page200", f"list page 200 at {CONNECTORS:,}, p50 / p95"),
                            ("q_rare", "search fragment, rare match, p50 / p95"),
                            ("q_team", "search fragment, common match, p50 / p95")):
             if key in m:

@@ -33,13 +33,17 @@ SLOW_SECONDS = 8.0  # how long the slow receiver takes to answer; the run deadli
 RUN_TIMEOUT = 5.0
 
 
+def _cookies(resp: http.client.HTTPResponse) -> str:
+    return "; ".join(c.split(";", 1)[0] for c in resp.headers.get_all("Set-Cookie") or [])
+
+
 def _signed_in_cookie(port: int, account: tuple[str, str]) -> str:
-    """Sign in through the real form (CSRF and all) and return the session cookie."""
+    """Sign in through the real form (CSRF and all) and return the Cookie header of the signed-in session."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     conn.request("GET", "/sign-in")
     resp = conn.getresponse()
     page = resp.read().decode()
-    cookie = resp.getheader("Set-Cookie", "").split(";")[0]
+    cookie = _cookies(resp)
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
     form = f"csrf_token={token}&username={account[0]}&password={account[1]}".encode()
     conn.request("POST", "/sign-in", body=form, headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
@@ -48,7 +52,7 @@ def _signed_in_cookie(port: int, account: tuple[str, str]) -> str:
     conn.close()
     if resp.status != 303:
         raise RuntimeError(f"sign-in through gunicorn failed: {resp.status}")
-    return resp.getheader("Set-Cookie", "").split(";")[0]
+    return _cookies(resp) or cookie
 
 
 def run(app, tmp: Path, key: str, secret_key: str, account: tuple[str, str], connectors: int, warmup: int,
@@ -107,9 +111,7 @@ def run(app, tmp: Path, key: str, secret_key: str, account: tuple[str, str], con
 
             # The API's list, at 10,000 and then at 2,000 connectors.
             listing = live.Call("GET", "/api/actions/connectors", headers=live.api_headers(api_key))
-            for size in (CONNECTORS, 2000):
-                if size > CONNECTORS:
-                    continue
+            for size in sorted({CONNECTORS, min(2000, CONNECTORS)}, reverse=True):
                 with app.app_context():
                     keep = {fast_id, slow_id}
                     ids = [c for c in db.session.scalars(select(Connector.id)) if c not in keep]
