@@ -322,8 +322,14 @@ def _unsaved_target(ctype: ConnectorType, connector=None):
 
 def form_target(ctype: ConnectorType) -> executions.Target:
     """The connector form's unsaved values as a run target, merged with the stored secrets when the form
-    edits a connector (its hidden `connector_id`). For a type's own views, e.g. a picker's choices."""
+    edits a connector (its hidden `connector_id`); a form marked `connector_saved` runs the saved connector
+    as it is. For a type's own views, e.g. a picker's choices."""
     connector_id = request.form.get("connector_id", "")
+    if request.form.get("connector_saved") == "1":  # a form about a saved connector (the Cases push dialog)
+        connector = _connector_or_404(connector_id)
+        if connector.connector_type_id != ctype.id:
+            abort(400, description=f"Connector {connector_id} is not a {ctype.name} connector.")
+        return executions.target_for(connector)
     connector = _editable(connector_id) if connector_id else None
     if connector is not None and connector.connector_type_id != ctype.id:
         abort(400, description=f"Connector {connector_id} is not a {ctype.name} connector.")
