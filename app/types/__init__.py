@@ -5,8 +5,10 @@ from __future__ import annotations
 from app.types.bedrock import Bedrock
 from app.types.cases import SYSTEM_CONNECTOR_ID as CASES_CONNECTOR_ID
 from app.types.cases import CasesAction
+from app.types.cases_webhook import CasesWebhook
 from app.types.d3security import D3Security
 from app.types.email import Email
+from app.types.jira import Jira
 from app.types.kit import ConnectorType
 from app.types.opsgenie import Opsgenie
 from app.types.pagerduty import PagerDuty
@@ -14,26 +16,32 @@ from app.types.server_log import ServerLog
 from app.types.slack import Slack
 from app.types.slack_api import SlackApi
 from app.types.teams import Teams
+from app.types.thehive import TheHive
 from app.types.tines import Tines
 from app.types.torq import Torq
 from app.types.webhook import Webhook
 from app.types.xmatters import Xmatters
+from app.types.xsoar import Xsoar
 
 # One line per type, so two people adding types touch different lines.
 TYPES: tuple[ConnectorType, ...] = (
     Bedrock(),
+    CasesWebhook(),
     D3Security(),
     Email(),
+    Jira(),
     Opsgenie(),
     PagerDuty(),
     ServerLog(),
     Slack(),
     SlackApi(),
     Teams(),
+    TheHive(),
     Tines(),
     Torq(),
     Webhook(),
     Xmatters(),
+    Xsoar(),
 )
 REGISTRY: dict[str, ConnectorType] = {t.id: t for t in TYPES}
 # System actions (Kibana's isSystemActionType), by their one fixed connector id: kept out of REGISTRY, so
