@@ -78,6 +78,9 @@ def test_the_first_push_creates_the_issue_and_the_case_records_it(app, web, jira
                                                                                   "cases", "ok")
     page = html.unescape(web.get(f"/cases/{case_id}").get_data(as_text=True))
     assert f'href="{jira.url}/browse/SEC-3"' in page and "SEC-3" in page
+    # After a push the page reloads its pushes section alone (hx-trigger="casePushed").
+    section = web.get(f"/cases/{case_id}", htmx=True, headers={"HX-Target": "externals"})
+    assert section.status_code == 200 and f'href="{jira.url}/browse/SEC-3"' in html.unescape(section.get_data(as_text=True))
 
 
 def test_later_pushes_update_the_issue_and_send_each_comment_once(app, web, jira):
