@@ -7,18 +7,23 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography.fernet import Fernet
+from playwright.sync_api import Page, expect
 
 from app.settings import OutboundSettings
 from app.types import get_type
 from app.types.kit import EXAMPLE_CASE, GENERIC_ERROR
 from tests.api_client import Api, basic
+from tests.browser import drives_browser
 from tests.conftest import Browserish, make_app
 from tests.fakes.cases_webhook import PASSWORD, READ_ONLY_USER, USER, FakeTracker
 from tests.helpers import assert_secret_kept_out, connectors, create_via_form, events, form_data, pane_data
+from tests.live_server import LiveServer
 
 CASES_WEBHOOK = get_type(".cases-webhook")
 PREFIX = "[Action][Webhook - Case Management]: "
@@ -118,6 +123,18 @@ def test_quotes_newlines_and_unicode_in_the_case_stay_valid_json(app, tracker):
     assert result["data"]["title"] == tricky["title"]
 
 
+def test_a_partial_in_a_template_reads_no_file(app, tracker, tmp_path, monkeypatch):
+    (tmp_path / "leak.mustache").write_text("local file contents")
+    monkeypatch.chdir(tmp_path)
+    api = Api.with_key(app)
+    cid = api_connector(api, tracker.config(createIncidentJson=(
+        '{"fields": {"summary": {{{case.title}}}, "description": {{{case.description}}}, "p": "{{> leak}}"}}')))
+
+    api.execute(cid, push(INCIDENT))
+
+    assert tracker.received[0].json["fields"]["p"] == ""
+
+
 def test_a_push_without_comments_answers_an_empty_comment_list_and_sends_none(app, tracker):
     api = Api.with_key(app)
     cid = api_connector(api, tracker.config())
@@ -141,7 +158,7 @@ def test_the_view_url_holds_the_id_and_title_url_encoded(app, tracker):
     assert result["data"]["url"] == f"{tracker.url}/browse/SEC-1?title=a%2Fb%20c%26d%3F"
 
 
-def test_a_nested_response_key_and_a_numeric_id_are_read_as_text(app, tracker):
+def test_a_numeric_id_is_read_as_text_and_sent_json_encoded_to_a_get_by_post(app, tracker):
     config = tracker.config(createIncidentResponseKey="id", getIncidentUrl=f"{tracker.api}/search",
                             getIncidentMethod="post", getIncidentJson='{"key": {{{external.system.id}}}}')
     api = Api.with_key(app)
@@ -404,6 +421,33 @@ def test_client_certificate_authentication_is_not_yet_available(app, tracker):
     assert tracker.received == []
 
 
+@pytest.mark.parametrize("tls", [{"verificationMode": "none"}, {"ca": "LS0tLS1CRUdJTi0tLS0t"}])
+def test_per_connector_tls_settings_are_refused_until_they_can_be_applied(app, tracker, tls):
+    api = Api.with_key(app)
+    cid = api_connector(api, tracker.config(**tls))
+
+    result = api.execute(cid, push(INCIDENT)).get_json()
+
+    assert result["status"] == "error" and result["retry"] is False
+    assert "TLS settings (ca, verificationMode) are not yet applied" in result["message"]
+    assert tracker.received == []
+
+
+def test_a_url_no_longer_in_the_allowed_hosts_is_refused_before_sending(tmp_path, tracker):
+    config = tracker.config(hasAuth=False, authType=None)
+    key = Fernet.generate_key().decode()  # the same database, opened again with narrower allowed hosts
+    cid = api_connector(Api.with_key(make_app(tmp_path, keys=[key])), config, {})
+    narrowed = make_app(tmp_path, OutboundSettings(allowed_hosts=("tracker.example.com",)), keys=[key])
+
+    result = Api.with_key(narrowed).execute(cid, push(INCIDENT)).get_json()
+
+    assert result["service_message"] == (
+        f'{PREFIX}Unable to create case. Error: Invalid Create case URL: Error: target hostname "127.0.0.1" is not '
+        "in the allowed hosts list ([outbound] allowed_hosts).")
+    assert result["retry"] is False
+    assert tracker.received == []
+
+
 def test_a_title_cannot_move_the_view_url_to_another_host(tmp_path, tracker):
     app = make_app(tmp_path, OutboundSettings(allowed_hosts=("127.0.0.1",)))
     api = Api.with_key(app)
@@ -568,3 +612,58 @@ def test_the_type_is_listed_for_cases_only(app):
         **types[".cases-webhook"], "name": "Webhook - Case Management", "minimum_license_required": "gold",
         "supported_feature_ids": ["cases"],
     }
+
+
+# ---- in the browser ----------------------------------------------------------------------------------------
+
+
+def field(page: Page, label: str):
+    """The form field labelled exactly `label` (a required one's label ends in "*")."""
+    return page.get_by_label(re.compile(rf"^{re.escape(label)}( \*)?$"))
+
+
+@drives_browser
+def test_create_with_clicked_variables_then_push_from_the_test_pane(page: Page, live: LiveServer, tracker):
+    page.goto(live.url + "/connectors/new/.cases-webhook")
+    field(page, "Name").fill("Tracker e2e")
+    field(page, "Create case URL").fill(tracker.api)
+
+    def variables_of(label: str):
+        return page.get_by_role("group", name=f"Add variable to {label}")
+
+    create_json = field(page, "Create case object")
+    create_json.fill('{"fields": {"summary": ')
+    variables_of("Create case object").get_by_role("button", name="case.title").click()
+    page.keyboard.type(', "description": ')
+    variables_of("Create case object").get_by_role("button", name="case.description").click()
+    page.keyboard.type("}}")
+    expect(create_json).to_have_value('{"fields": {"summary": {{{case.title}}}, "description": {{{case.description}}}}}')
+    field(page, "Create case response external key").fill("key")
+    get_url = field(page, "Get case URL")
+    get_url.fill(f"{tracker.api}/")  # never focused again: the click below appends at the end
+    variables_of("Get case URL").get_by_role("button", name="external.system.id").click()
+    expect(get_url).to_have_value(f"{tracker.api}/{{{{{{external.system.id}}}}}}")
+    field(page, "Get case response external title key").fill("fields.summary")
+    field(page, "External case view URL").fill(f"{tracker.url}/browse/{{{{{{external.system.id}}}}}}")
+    field(page, "Update case URL").fill(f"{tracker.api}/{{{{{{external.system.id}}}}}}")
+    field(page, "Update case object").fill(
+        '{"fields": {"summary": {{{case.title}}}, "description": {{{case.description}}}}}')
+    page.get_by_label("Require authentication for this webhook").check()
+    field(page, "Authentication").select_option("webhook-authentication-basic")
+    field(page, "Username").fill(USER)
+    field(page, "Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create connector").click()
+
+    expect(page.get_by_role("heading", name="Tracker e2e", level=1)).to_be_visible()
+    expect(page.get_by_label("Sub-action")).to_have_value("pushToService")
+    page.get_by_role("button", name="Run test").click()
+
+    result = page.locator("#test-result .result")
+    expect(result).to_have_attribute("data-status", "ok")
+    expect(result).to_contain_text(f"{tracker.url}/browse/SEC-1")
+    incident = CASES_WEBHOOK.test_params["subActionParams"]["incident"]
+    create_call = tracker.received[0]
+    assert (create_call.method, create_call.path) == ("POST", "/api/issues")
+    assert create_call.json == {"fields": {"summary": incident["title"], "description": incident["description"]}}
+    assert create_call.headers["Authorization"] == basic(USER, PASSWORD)
+    assert tracker.issues["SEC-1"]["fields"]["summary"] == incident["title"]

@@ -12,7 +12,11 @@ from app.types.jira import Jira
 from app.types.kit import ConnectorType
 from app.types.opsgenie import Opsgenie
 from app.types.pagerduty import PagerDuty
+from app.types.resilient import Resilient
 from app.types.server_log import ServerLog
+from app.types.servicenow.itom import ServiceNowITOM
+from app.types.servicenow.itsm import ServiceNowITSM
+from app.types.servicenow.sir import ServiceNowSIR
 from app.types.slack import Slack
 from app.types.slack_api import SlackApi
 from app.types.teams import Teams
@@ -32,7 +36,11 @@ TYPES: tuple[ConnectorType, ...] = (
     Jira(),
     Opsgenie(),
     PagerDuty(),
+    Resilient(),
     ServerLog(),
+    ServiceNowITOM(),
+    ServiceNowITSM(),
+    ServiceNowSIR(),
     Slack(),
     SlackApi(),
     Teams(),

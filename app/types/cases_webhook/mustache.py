@@ -17,7 +17,8 @@ from urllib.parse import quote
 
 import pystache
 
-_RENDERER = pystache.Renderer(escape=lambda text: text, missing_tags="ignore")
+# No partials: pystache would otherwise read `{{> name}}` from `name.mustache` files on this machine.
+_RENDERER = pystache.Renderer(escape=lambda text: text, missing_tags="ignore", partials={})
 
 
 @dataclass(frozen=True)
