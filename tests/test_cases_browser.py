@@ -10,6 +10,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser import browser_test, post_create
 from tests.fakes.jira import API_TOKEN, EMAIL, PROJECT, FakeJira
+from tests.fakes.servicenow import PASSWORD, USERNAME, FakeServiceNow
 from tests.live_server import LiveServer
 
 pytestmark = browser_test
@@ -19,6 +20,12 @@ CASE_PAGE = re.compile(r"/cases/[0-9a-f-]{36}$")
 @pytest.fixture
 def jira():
     with FakeJira() as fake:
+        yield fake
+
+
+@pytest.fixture
+def servicenow():
+    with FakeServiceNow() as fake:
         yield fake
 
 
@@ -40,9 +47,13 @@ def comment(page: Page, text: str) -> None:
     expect(page.locator("article.comment").last).to_contain_text(text)
 
 
-def test_create_a_case_push_it_to_jira_and_push_a_comment_once(page: Page, live: LiveServer, jira: FakeJira):
+def test_create_a_case_push_it_to_jira_and_servicenow_and_push_a_comment_once(
+        page: Page, live: LiveServer, jira: FakeJira, servicenow: FakeServiceNow):
     post_create(page, live, ".jira", {"name": "SOC Jira", "config.apiUrl": jira.url, "config.projectKey": PROJECT,
                                       "secrets.email": EMAIL, "secrets.apiToken": API_TOKEN})
+    sn_id = post_create(page, live, ".servicenow", {
+        "name": "SOC ServiceNow", "config.apiUrl": servicenow.url, "config.isOAuth": "false",
+        "config.usesTableApi": "false", "secrets.username": USERNAME, "secrets.password": PASSWORD})
     create_case(page, live, "Credential stuffing on vpn-1")
 
     expect(page.get_by_label("Connector", exact=True).locator("option:checked")).to_have_text("SOC Jira (Jira)")
@@ -68,7 +79,25 @@ def test_create_a_case_push_it_to_jira_and_push_a_comment_once(page: Page, live:
 
     assert [c["body"] for c in jira.comments[issue["id"]]] == ["Reset the three passwords."]
     assert len([r for r in jira.received if r.method == "POST" and r.path == "/rest/api/2/issue"]) == 1
-    expect(page.locator("table.externals")).to_contain_text("1")
+
+    # The same case to ServiceNow: its own incident, and the comment it has not had yet, once.
+    page.get_by_label("Connector", exact=True).select_option(sn_id)
+    expect(page.locator("#push-fields")).to_contain_text("Creates a new incident in SOC ServiceNow.")
+    urgency = page.locator("[data-field='fields.urgency']")
+    urgency.get_by_role("button", name="List choices").click()
+    expect(urgency.get_by_role("status")).to_have_text("3 choices listed.")
+    urgency.locator("select").select_option("2")
+    page.get_by_role("button", name="Push", exact=True).click()
+    expect(page.locator("#push-result")).to_contain_text("Pushed to SOC ServiceNow")
+    [incident] = servicenow.records["incident"].values()
+    link = page.locator("#push-result").get_by_role("link", name=incident["number"])
+    expect(link).to_have_attribute("href", re.compile(re.escape(servicenow.url) + ".*" + incident["sys_id"]))
+    assert (incident["short_description"], incident["urgency"]) == ("Credential stuffing on vpn-1", "2")
+    page.get_by_role("button", name="Push", exact=True).click()
+    expect(page.locator("#push-result")).to_contain_text("(0 new comments sent)")
+    notes = [r.json["u_work_notes"] for r in servicenow.received if r.method == "POST" and "u_work_notes" in (r.json or {})]
+    assert notes == ["Reset the three passwords."]
+    expect(page.locator("table.externals tbody tr")).to_have_count(2)
 
 
 def test_a_viewer_sees_the_case_but_no_push_or_comment_controls(page: Page, viewer_page: Page, live: LiveServer):

@@ -14,6 +14,8 @@ from app.db import db
 from app.settings import FileConfig, OutboundSettings
 from tests.conftest import Browserish, make_app
 from tests.fakes.jira import API_TOKEN, EMAIL, PROJECT, FakeJira
+from tests.fakes.resilient import KEY_ID, KEY_SECRET, ORG_ID, FakeResilient
+from tests.fakes.servicenow import PASSWORD, USERNAME, FakeServiceNow
 from tests.helpers import assert_secret_kept_out, create_via_form, events, webhook_fields
 
 ISSUE = "/rest/api/2/issue"
@@ -209,3 +211,38 @@ def test_a_case_pushed_twice_to_two_connectors_keeps_two_incidents(app, web, jir
         case = db.session.get(Case, case_id)
         assert case.connector_id == second
         assert sorted(x.connector_name for x in case.externals) == ["IT Jira", "SOC Jira"]
+
+
+def test_a_push_to_servicenow_creates_then_updates_the_incident_with_the_case_fields(app, web):
+    with FakeServiceNow() as sn:
+        connector_id = create_via_form(web, ".servicenow", {
+            "name": "SOC ServiceNow", "config.apiUrl": sn.url, "config.isOAuth": ["false"],
+            "config.usesTableApi": ["false"], "secrets.username": USERNAME, "secrets.password": PASSWORD})
+        case_id = new_case(web)
+        web.post(f"/cases/{case_id}/comments", data={"comment": "Blocked at the firewall."})
+        status, answer = push(web, case_id, connector_id, urgency="1", category="network")
+        assert status == 200, answer
+        [incident] = sn.records["incident"].values()
+        assert (incident["short_description"], incident["urgency"], incident["category"], incident["correlation_id"]) == (
+            "Suspicious login on vpn-1", "1", "network", case_id)
+        push(web, case_id, connector_id, urgency="2")
+        assert len(sn.records["incident"]) == 1 and incident["urgency"] == "2"
+        notes = [r.json["u_work_notes"] for r in sn.received if r.method == "POST" and "u_work_notes" in (r.json or {})]
+        assert notes == ["Blocked at the firewall."]
+    [record] = externals(app)
+    assert (record.external_id, record.external_title) == (incident["sys_id"], incident["number"])
+    assert record.fields["urgency"] == "2"
+
+
+def test_a_resilient_picker_in_the_dialog_asks_the_chosen_saved_connector(app, web):
+    with FakeResilient() as soar:
+        connector_id = create_via_form(web, ".resilient", {
+            "name": "SOAR", "config.apiUrl": soar.url, "config.orgId": ORG_ID, "secrets.apiKeyId": KEY_ID,
+            "secrets.apiKeySecret": KEY_SECRET})
+        case_id = new_case(web)
+        response = web.post("/types/.resilient/incident-types", htmx=True, data={
+            "connector_id": connector_id, "connector_saved": "1", "choices_for": "fields.incidentTypes"},
+            headers={"HX-Current-URL": f"http://localhost/cases/{case_id}"})
+        body = html.unescape(response.get_data(as_text=True))
+        assert response.status_code == 200 and "Malware" in body and "3 incident types listed." in body
+    assert events(app)[-1].sub_action == "incidentTypes"
