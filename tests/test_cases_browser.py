@@ -12,6 +12,7 @@ from tests.browser import browser_test, post_create
 from tests.fakes.jira import API_TOKEN, EMAIL, PROJECT, FakeJira
 from tests.fakes.servicenow import PASSWORD, USERNAME, FakeServiceNow
 from tests.live_server import LiveServer
+from tests.test_security_headers import _violations, _watch
 
 pytestmark = browser_test
 CASE_PAGE = re.compile(r"/cases/[0-9a-f-]{36}$")
@@ -49,6 +50,7 @@ def comment(page: Page, text: str) -> None:
 
 def test_create_a_case_push_it_to_jira_and_servicenow_and_push_a_comment_once(
         page: Page, live: LiveServer, jira: FakeJira, servicenow: FakeServiceNow):
+    console = _watch(page)  # the Cases pages and their swaps work under the Content-Security-Policy
     post_create(page, live, ".jira", {"name": "SOC Jira", "config.apiUrl": jira.url, "config.projectKey": PROJECT,
                                       "secrets.email": EMAIL, "secrets.apiToken": API_TOKEN})
     sn_id = post_create(page, live, ".servicenow", {
@@ -98,6 +100,7 @@ def test_create_a_case_push_it_to_jira_and_servicenow_and_push_a_comment_once(
     notes = [r.json["u_work_notes"] for r in servicenow.received if r.method == "POST" and "u_work_notes" in (r.json or {})]
     assert notes == ["Reset the three passwords."]
     expect(page.locator("table.externals tbody tr")).to_have_count(2)
+    assert _violations(page, console) == []
 
 
 def test_a_viewer_sees_the_case_but_no_push_or_comment_controls(page: Page, viewer_page: Page, live: LiveServer):
