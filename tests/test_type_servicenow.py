@@ -9,6 +9,7 @@ import html
 import logging
 import re
 import socket
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -370,13 +371,15 @@ def test_an_instance_without_the_elastic_app_says_so(app, keys):
 
 def test_throttling_retries_at_servicenows_retry_after(app, web, sn):
     cid = create_via_form(web, ".servicenow", basic_fields(sn.url))
-    sn.throttle(retry_after="Wed, 21 Oct 2037 07:28:00 GMT")
+    sn.throttle(retry_after="30")
 
+    before = datetime.now(UTC)
     page = pane(web, cid, incident__short_description="x")
 
     assert "Request failed with status code 429 Reason: Rate limit exceeded: Too many requests; try again later." \
            " [status=429] [method=get] [endpoint=health]" in page
-    assert events(app)[-1].retry == "2037-10-21T07:28:00Z"
+    retry_at = datetime.fromisoformat(events(app)[-1].retry)
+    assert before + timedelta(seconds=29) <= retry_at <= datetime.now(UTC) + timedelta(seconds=31)
 
 
 def test_a_server_error_asks_for_a_retry(app, sn):

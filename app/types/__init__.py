@@ -19,6 +19,7 @@ from app.types.servicenow.itsm import ServiceNowITSM
 from app.types.servicenow.sir import ServiceNowSIR
 from app.types.slack import Slack
 from app.types.slack_api import SlackApi
+from app.types.swimlane import Swimlane
 from app.types.teams import Teams
 from app.types.thehive import TheHive
 from app.types.tines import Tines
@@ -43,6 +44,7 @@ TYPES: tuple[ConnectorType, ...] = (
     ServiceNowSIR(),
     Slack(),
     SlackApi(),
+    Swimlane(),
     Teams(),
     TheHive(),
     Tines(),

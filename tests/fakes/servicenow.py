@@ -137,7 +137,11 @@ class FakeServiceNow(service.FakeService):
     # ---- faults for the next requests, answered in order before the normal rules
 
     def throttle(self, retry_after: str | None = "30") -> None:
-        headers = {"Retry-After": retry_after} if retry_after is not None else {}
+        """A rate limit rule's violation: 429, the rule's headers, Retry-After in seconds."""
+        headers = {"X-RateLimit-Limit": "100", "X-RateLimit-Reset": str(int(time.time()) + 3600),
+                   "X-RateLimit-Rule": "5bbba4b1dbc0b010be9ff6b91d961941"}
+        if retry_after is not None:
+            headers["Retry-After"] = retry_after
         self.answer_next(429, error_body("Rate limit exceeded", "Too many requests; try again later."), headers)
 
     def outage(self) -> None:

@@ -32,11 +32,11 @@ Method = Literal["post", "put", "patch"]
 
 
 class CasesWebhookConfig(Schema):
+    createIncidentMethod: Literal["post", "put"] = Field("post", label="Create case method")
     createIncidentUrl: Url = Field(
         label="Create case URL", widget=URL_TEMPLATE, placeholder="https://tracker.example.com/api/issues",
         help="API URL to create a case in the external system.",
     )
-    createIncidentMethod: Literal["post", "put"] = Field("post", label="Create case method")
     createIncidentJson: str = Field(
         label="Create case object", widget=JSON_TEMPLATE,
         help="JSON object to create a case. Use the variable selector to add cases data to the payload.",
@@ -64,18 +64,18 @@ class CasesWebhookConfig(Schema):
         help="URL to view a case in the external system. Use the variable selector to add external system ID or "
              "external system title to the URL.",
     )
+    updateIncidentMethod: Method = Field("put", label="Update case method")
     updateIncidentUrl: Url = Field(
         label="Update case URL", widget=URL_TEMPLATE, help="API URL to update a case.",
     )
-    updateIncidentMethod: Method = Field("put", label="Update case method")
     updateIncidentJson: str = Field(
         label="Update case object", widget=JSON_TEMPLATE,
         help="JSON object to update a case. Use the variable selector to add cases data to the payload.",
     )
+    createCommentMethod: Method | None = Field("put", label="Create comment method")
     createCommentUrl: Url | None = Field(
         None, label="Create comment URL", widget=URL_TEMPLATE, help="API URL to add a comment to a case.",
     )
-    createCommentMethod: Method | None = Field("put", label="Create comment method")
     createCommentJson: str | None = Field(
         None, label="Create comment object", widget=JSON_TEMPLATE,
         help="JSON object to create a comment. Use the variable selector to add cases data to the payload.",

@@ -227,7 +227,7 @@ class ServiceNowClient:
         return found if isinstance(found, dict) else {}
 
     def _write(self, method: str, url: str, incident: dict, extra: dict | None = None) -> dict:
-        if self.use_table_api and incident.get("additional_fields"):
+        if self.use_table_api and incident.get("additional_fields") is not None:  # even {}, as in Kibana
             raise ServiceNowError("ServiceNow additional fields are not supported for deprecated connectors.",
                                   status="400")
         self.check_app()

@@ -16,14 +16,14 @@ CHOICES = "servicenow_itom.choices"  # the endpoint of this package's views
 
 class AddEventParams(Schema):
     source: str | None = Field(None, label="Source", help="The monitoring tool, e.g. Elastic.")
-    event_class: str | None = Field(None, label="Source instance (event_class)")
+    event_class: str | None = Field(None, label="Source instance")
     resource: str | None = Field(None, label="Resource", help="e.g. a disk or a CPU.")
     node: str | None = Field(None, label="Node", help="The host, by name, FQDN, IP or MAC address.")
     metric_name: str | None = Field(None, label="Metric name")
     type: str | None = Field(None, label="Type", help="The type of event, e.g. High CPU.")
     severity: str | None = choice("Severity", CHOICES, help="1 Critical, 2 Major, 3 Minor, 4 Warning, 5 OK, 0 Clear.")
     description: str | None = Field(None, label="Description", widget="textarea")
-    additional_info: str | None = Field(None, label="Additional information", widget="textarea",
+    additional_info: str | None = Field(None, label="Additional info", widget="textarea",
                                         help="A JSON object of further details, as text.")
     message_key: str | None = Field(DEFAULT_ALERTS_GROUPING_KEY, label="Message key",
                                     help="Events with the same key update the same alert.")
