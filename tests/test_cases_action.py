@@ -224,6 +224,12 @@ def test_a_viewer_may_not_run_it(app):
     assert stored_cases(app) == [] and events(app) == []
 
 
+def test_a_viewer_may_not_change_it_either(app):
+    viewer = Api.with_key(app, "viewer")
+    assert viewer.put(f"/api/actions/connector/{SYSTEM_ID}", json={"name": "mine"}).status_code == 403
+    assert viewer.delete(f"/api/actions/connector/{SYSTEM_ID}").status_code == 403
+
+
 def test_it_needs_kbn_xsrf_like_every_change(app):
     api = Api.with_key(app, xsrf=False)
     assert api.post(EXECUTE, json={"params": {"subAction": "run", "subActionParams": {}}}).status_code == 400
@@ -239,7 +245,11 @@ def test_it_is_never_listed_fetched_or_created_as_a_connector(app, api, web):
     assert created.get_json()["message"] == "System action creation is forbidden. Action type: .cases."
     taken = api.post(f"/api/actions/connector/{SYSTEM_ID}", json={"name": "c", "connector_type_id": ".server-log"})
     assert taken.status_code == 400 and "already exists in a system action" in taken.get_json()["message"]
-    assert ".cases" not in web.get("/connectors/new").get_data(as_text=True)
+    assert 'href="/connectors/new/.cases"' not in web.get("/connectors/new").get_data(as_text=True)
+    updated = api.put(f"/api/actions/connector/{SYSTEM_ID}", json={"name": "mine"})
+    assert updated.status_code == 400 and updated.get_json()["message"] == f"System action {SYSTEM_ID} can not be updated."
+    deleted = api.delete(f"/api/actions/connector/{SYSTEM_ID}")
+    assert deleted.status_code == 400 and deleted.get_json()["message"] == f"System action {SYSTEM_ID} can not be deleted."
     assert web.get("/connectors/new/.cases").status_code == 404
     assert SYSTEM_ID not in web.get("/connectors").get_data(as_text=True)
 

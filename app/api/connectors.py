@@ -106,6 +106,9 @@ def get_connector(connector_id: str):
 @route("/actions/connector/<connector_id>", methods=["PUT"], endpoint="update_connector")
 def update_connector(connector_id: str):
     body = _body({"name": (str, True), "config": (dict, False), "secrets": (dict, False)})
+    if connector_id in SYSTEM_ACTIONS:
+        require_admin(f'update a "{SYSTEM_ACTIONS[connector_id].id}" action')
+        raise ApiError(400, f"System action {connector_id} can not be updated.")
     connector = _connector(connector_id)
     require_admin(f'update a "{connector.connector_type_id}" action')
     if connector.is_preconfigured:
@@ -121,6 +124,9 @@ def update_connector(connector_id: str):
 
 @route("/actions/connector/<connector_id>", methods=["DELETE"], endpoint="delete_connector")
 def delete_connector(connector_id: str):
+    if connector_id in SYSTEM_ACTIONS:
+        require_admin(f'delete a "{SYSTEM_ACTIONS[connector_id].id}" action')
+        raise ApiError(400, f"System action {connector_id} can not be deleted.")
     connector = _connector(connector_id)
     require_admin(f'delete a "{connector.connector_type_id}" action')
     if connector.is_preconfigured:

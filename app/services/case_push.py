@@ -82,9 +82,11 @@ def push(case: Case, connector: Connector, raw_fields: dict[str, Any], actor: st
         "incident": incident,
         "comments": [{"commentId": str(c.id), "comment": c.comment} for c in new_comments],
     }}
+    # Read before the run: it commits its event row, which expires every loaded object.
     case_id, connector_id, connector_name, type_id = case.id, connector.id, connector.name, connector.connector_type_id
+    sent = [str(c.id) for c in new_comments]
     run = executions.execute(executions.target_for(connector), params, source=SOURCE, actor=actor)
-    outcome = Pushed(run, comments_sent=[str(c.id) for c in new_comments])
+    outcome = Pushed(run, comments_sent=sent)
     data = run.result.data
     if not run.result.is_ok:
         return outcome
