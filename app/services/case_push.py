@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import select
 
 from app.case_models import Case, CaseExternal
 from app.db import db
@@ -19,7 +20,7 @@ from app.models import Connector, utcnow
 from app.services import cases as case_store
 from app.services import connectors as connector_store
 from app.services import executions
-from app.types import get_type
+from app.types import REGISTRY, get_type
 from app.types.kit import ConnectorType
 from app.types.kit.schema import field_errors
 
@@ -50,8 +51,10 @@ def case_type(connector: Connector) -> ConnectorType | None:
 
 def pushable_connectors() -> list[Connector]:
     """Connectors a case can be pushed to: of a type that takes cases and that the config file enables."""
-    return [c for c in connector_store.all_connectors()
-            if case_type(c) is not None and connector_store.enabled_refusal(c.connector_type_id) is None]
+    type_ids = [t.id for t in REGISTRY.values()
+                if t.case_fields is not None and connector_store.enabled_refusal(t.id) is None]
+    query = select(Connector).where(Connector.connector_type_id.in_(type_ids))
+    return sorted(db.session.scalars(query), key=lambda c: (c.name.casefold(), c.name, c.id))
 
 
 def _pushed_date(value: Any) -> datetime:
