@@ -390,6 +390,8 @@ def test_mappings_edited_as_rows_are_saved_and_a_push_uses_them(page: Page, live
     page.get_by_label("API Url").fill(swimlane.url)
     page.get_by_label("Application ID").fill(APP_ID)
     page.get_by_label("Connector Type").select_option("alerts")
+    expect(page.get_by_label("Case ID: field ID")).to_be_hidden()  # Kibana's form shows an alerts connector's rows
+    expect(page.get_by_label("Comments: field ID")).to_be_visible()
     page.get_by_label("API Token").fill(TOKEN)
     page.get_by_label("Alert ID: field ID").fill("a6fdf")
     page.get_by_label("Rule name: key").fill("rule-name")
@@ -399,6 +401,7 @@ def test_mappings_edited_as_rows_are_saved_and_a_push_uses_them(page: Page, live
     expect(page.locator("fieldset.swimlane-mappings [role=status]")).to_contain_text("application fields listed")
     expect(page.get_by_label("Rule name: field ID")).to_have_value("a6sst")
     expect(page.get_by_label("Severity: type")).to_have_value("numeric")
+    expect(page.get_by_label("Description: field ID")).to_be_hidden()  # still, after the rows were redrawn
     page.get_by_role("button", name="Create connector").click()
 
     expect(page).to_have_url(UUID_URL)

@@ -8,6 +8,7 @@ from app.types.cases import CasesAction
 from app.types.cases_webhook import CasesWebhook
 from app.types.d3security import D3Security
 from app.types.email import Email
+from app.types.index import Index
 from app.types.jira import Jira
 from app.types.kit import ConnectorType
 from app.types.opsgenie import Opsgenie
@@ -34,6 +35,7 @@ TYPES: tuple[ConnectorType, ...] = (
     CasesWebhook(),
     D3Security(),
     Email(),
+    Index(),
     Jira(),
     Opsgenie(),
     PagerDuty(),

@@ -43,6 +43,11 @@ ROLES = {
     "commentsConfig": (None, "Comments"),
     "descriptionConfig": ("description", "Description"),
 }
+# The mappings each connector type uses (Kibana's form shows only these; `all` shows every one).
+USED = {
+    "alerts": ("alertIdConfig", "ruleNameConfig", "severityConfig", "commentsConfig"),
+    "cases": ("caseIdConfig", "caseNameConfig", "commentsConfig", "descriptionConfig"),
+}
 # What each connector type must map, with Kibana's messages (its form's validateMappingForConnector).
 REQUIRED = {
     "alerts": {"ruleNameConfig": "Rule name is required.", "alertIdConfig": "Alert ID is required."},

@@ -20,7 +20,7 @@ from app.services import connectors as store
 from app.services import executions
 from app.types import get_type
 from app.types.fields import FormField, form_fields
-from app.types.swimlane import ROLES, Swimlane
+from app.types.swimlane import ROLES, USED, Swimlane
 from app.web.auth import admin_required, principal
 from app.web.forms import Section
 from app.web.widgets import Widget, register
@@ -33,13 +33,15 @@ PART_LABELS = {"id": "field ID", "key": "key", "name": "name", "fieldType": "typ
 FIELD_NAME = re.compile(r"[A-Za-z][\w.-]{0,199}")
 
 
-def rows(mappings: dict[str, Any] | None) -> list[dict[str, str]]:
-    """One row per role, in Kibana's form's order, with what is mapped (or blanks)."""
+def rows(mappings: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """One row per role, in Kibana's form's order, with what is mapped (or blanks) and the connector types
+    that use it (static/app.js shows a row only while the form's connector type is one of them)."""
     mappings = mappings or {}
     out = []
     for role, (_, label) in ROLES.items():
         mapped = mappings.get(role) or {}
-        out.append({"role": role, "label": label, **{p: str(mapped.get(p) or "") for p in PARTS}})
+        used_by = ["all", *(kind for kind, roles in USED.items() if role in roles)]
+        out.append({"role": role, "label": label, "used_by": used_by, **{p: str(mapped.get(p) or "") for p in PARTS}})
     return out
 
 

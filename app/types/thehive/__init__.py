@@ -11,8 +11,10 @@ when no answer came. Answers missing what Kibana's response schemas require are 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from app.types.kit import (
     GENERIC_ERROR,
@@ -38,6 +40,11 @@ from app.types.thehive.schemas import (
 )
 
 API_PATH = "/api/v1"
+# What a case id put into a path may not hold: a character that ends its segment or the path, or an escape a
+# server may read as one; "." and ".." are refused whole (the HTTP client resolves dot segments).
+PATH_BREAKERS = re.compile(r"[/\\?#%\x00-\x1f\x7f]")
+# Answers nested deeper are refused unread: later walks (masking, JSON encoding) recurse once per level.
+MAX_JSON_DEPTH = 64
 
 _EXAMPLE_PUSH = {
     "incident": {"title": "Switchboard test case", "description": "Created to test the TheHive connector.",
@@ -52,10 +59,47 @@ _EXAMPLE_ALERT = {
 _EXAMPLE_GET = {"externalId": "~41080"}
 
 
+def case_path(case_id: str) -> str:
+    """`/case/<id>`, or Failed when the id could name another endpoint of TheHive (another user's API key)."""
+    if case_id in ("", ".", "..") or PATH_BREAKERS.search(case_id):
+        raise Failed(Result.error(
+            GENERIC_ERROR, f'The case id "{case_id}" may not contain "/", "\\", "?", "#", "%" or control '
+            'characters, nor be empty, "." or ".."', retry=False))
+    return f"/case/{quote(case_id, safe='')}"
+
+
+def deeper_than(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether parsed JSON nests arrays and objects more than `limit` levels; walked without recursion."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
+def bounded_json(response: http.OutboundResponse) -> dict[str, Any]:
+    """The answer's JSON object (Kibana's response-validation texts otherwise), refused when nested deeper than
+    MAX_JSON_DEPTH: masking and encoding it later would recurse once per level."""
+    try:
+        data = json_object(response)
+        deep = deeper_than(data)
+    except RecursionError:  # deeper than the parser's stack allows
+        deep = True
+    if deep:
+        raise Failed(invalid_response(f"Response is JSON nested more than {MAX_JSON_DEPTH} levels deep"))
+    return data
+
+
 def error_text(response: http.OutboundResponse) -> str:
     """Kibana's getResponseErrorMessage: TheHive's `{type, message}` body, read as it is (undefined if absent)."""
-    body = http.json_or_none(response)
-    body = body if isinstance(body, dict) else {}
+    try:
+        body = http.json_or_none(response)
+    except RecursionError:  # deeper than the parser's stack allows: no type nor message read from it
+        body = None
+    body = body if isinstance(body, dict) and not deeper_than(body) else {}
     return f"API Error: {body.get('type', 'undefined')} - {body.get('message', 'undefined')}"
 
 
@@ -117,7 +161,7 @@ class TheHive(ConnectorType):
 
     @staticmethod
     def _answer(response: http.OutboundResponse, kind: str) -> dict[str, Any]:
-        data = json_object(response)
+        data = bounded_json(response)
         problem = answer_problem(kind, data)
         if problem:
             raise Failed(invalid_response(problem))
@@ -134,19 +178,22 @@ class TheHive(ConnectorType):
         incident = ctx.params.incident.model_dump(exclude={"externalId"})
         case_id = ctx.params.incident.externalId
         if case_id is not None:
-            self._call(ctx, "PATCH", f"/case/{case_id}", incident)  # TheHive answers 204: nothing to read
+            self._call(ctx, "PATCH", case_path(case_id), incident)  # TheHive answers 204: nothing to read
             pushed = {"id": case_id, "title": incident["title"], "url": self._case_url(ctx, case_id),
                       "pushedDate": iso_millis(datetime.now(UTC))}
         else:
             case = self._answer(self._call(ctx, "POST", "/case", incident), "case")
-            created = datetime.fromtimestamp(case["_createdAt"] / 1000, UTC)
+            try:
+                created = datetime.fromtimestamp(case["_createdAt"] / 1000, UTC)
+            except (OverflowError, OSError, ValueError):  # JavaScript's toISOString() throws on it too
+                raise Failed(Result.error(GENERIC_ERROR, "RangeError: Invalid time value", retry=False)) from None
             pushed = {"id": case["_id"], "title": case["title"], "url": self._case_url(ctx, case["_id"]),
                       "pushedDate": iso_millis(created)}
         if ctx.params.comments:
             pushed["comments"] = []
             for comment in ctx.params.comments:
-                self._answer(self._call(ctx, "POST", f"/case/{pushed['id']}/comment", {"message": comment.comment}),
-                             "comment")
+                self._answer(self._call(ctx, "POST", f"{case_path(pushed['id'])}/comment",
+                                        {"message": comment.comment}), "comment")
                 pushed["comments"].append({"commentId": comment.commentId, "pushedDate": pushed["pushedDate"]})
         return Result.ok(pushed)
 
@@ -157,7 +204,7 @@ class TheHive(ConnectorType):
 
     @sub_action("getIncident", GetIncidentParams, "Read a case", example=_EXAMPLE_GET)
     def get_incident(self, ctx: Context[TheHiveConfig, TheHiveSecrets, GetIncidentParams]) -> Result:
-        return Result.ok(self._answer(self._call(ctx, "GET", f"/case/{ctx.params.externalId}"), "case"))
+        return Result.ok(self._answer(self._call(ctx, "GET", case_path(ctx.params.externalId)), "case"))
 
     # ------------------------------------------------------------- cases
 
