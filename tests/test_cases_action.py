@@ -261,3 +261,19 @@ def test_its_cases_and_alerts_show_on_the_cases_page(app, api, viewer):
     assert "High CPU - Grouping by web-1 (Auto-created)" in listed and "from rule High CPU" in listed
     page = viewer.get(f"/cases/{case.id}").get_data(as_text=True)
     assert "alert-1" in page and "alert-2" in page and "auto-generated" in page
+
+
+def test_a_counter_moved_by_another_run_is_a_conflict_not_a_second_new_case(app, api):
+    from app.services.cases import SystemCaseStore
+    from app.types.cases import Conflict
+
+    run(api, [alert(1, "web-1")])
+    with app.app_context():
+        store = SystemCaseStore("admin")
+        [row] = db.session.scalars(db.select(CaseOracleRecord))
+        seen = store.oracle_record(row.id)
+        store.bump_counter(seen)  # the other run got there first
+        with pytest.raises(Conflict):
+            store.bump_counter(seen)
+        db.session.commit()
+        assert db.session.get(CaseOracleRecord, row.id).counter == 2
