@@ -217,7 +217,7 @@ class SystemCaseStore:
     """What the `.cases` system action reads and changes (app/types/cases.py `CaseStore`).
 
     Each change is flushed at once, so a lost race shows as a Conflict while the run can still start
-    over; the execution path commits it with the run's event row.
+    over; the run commits when every group is done.
     """
 
     def __init__(self, actor: str):
@@ -296,6 +296,12 @@ class SystemCaseStore:
         _touch(case)
         self._flush()
         return added
+
+    def commit(self) -> None:
+        try:
+            db.session.commit()
+        except IntegrityError as exc:
+            raise Conflict(str(exc.orig)) from None
 
     def rollback(self) -> None:
         db.session.rollback()

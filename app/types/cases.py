@@ -140,6 +140,7 @@ class CaseStore(Protocol):
                     rule: Rule, grouping: dict) -> CaseState: ...
     def reopen(self, case_id: str) -> CaseState: ...
     def attach(self, case_id: str, alerts: list[dict[str, Any]], rule: Rule, comments: list[str]) -> int: ...
+    def commit(self) -> None: ...
     def rollback(self) -> None: ...
 
 
@@ -323,7 +324,9 @@ class CasesAction(ConnectorType):
             return Result.ok({"cases": []})  # Kibana skips a run without alerts
         for _ in range(ATTEMPTS):
             try:
-                return Result.ok({"cases": open_cases(ctx.params, store)})
+                outcome = open_cases(ctx.params, store)
+                store.commit()  # the cases are saved whatever becomes of the run's event row
+                return Result.ok({"cases": outcome})
             except Conflict:
                 store.rollback()
             except Exception:
