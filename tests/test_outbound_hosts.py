@@ -228,7 +228,7 @@ def test_require_tls_sends_over_starttls_verified_with_the_hosts_ca(tmp_path):
         trace = Trace()
         sent = send(settings, smtp.port, user=None, trace=trace)
         assert sent.tls == "STARTTLS" and smtp.received[-1].tls
-        assert dict(trace.exchanges[0].response_headers)["TLS settings"].startswith(
+        assert trace.exchanges[0].as_dict()["tls"].startswith(
             f"[[outbound.hosts]] smtp://127.0.0.1:{smtp.port}; CA: {smtp.ca_file.name}")
 
 

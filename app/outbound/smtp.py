@@ -241,8 +241,7 @@ def _record(exchange: Exchange, dialogue: _Dialogue, tls: str, sender: str, reci
     exchange.duration_ms = round((time.monotonic() - started) * 1000, 1)
     exchange.request_headers = dialogue.commands
     exchange.response_headers = [
-        ("TLS", tls), *([("TLS settings", exchange.tls)] if exchange.tls else []),
-        ("Envelope from", mask(sender)), ("Envelope recipients", mask(", ".join(recipients))),
+        ("TLS", tls), ("Envelope from", mask(sender)), ("Envelope recipients", mask(", ".join(recipients))),
     ]
     exchange.body_preview = mask("\n".join(f"{code} {text}" for code, text in dialogue.replies))
     exchange.body_bytes = len(exchange.body_preview.encode())
