@@ -156,7 +156,7 @@ def secrets_combination_error(secrets: Any) -> str | None:
 def _json_object(text: str) -> dict | None:
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # deeply nested text is no object worth sending either
         return None
     return value if isinstance(value, dict) and value else None
 
