@@ -238,3 +238,33 @@ def test_ignore_tls_sends_in_plain_text_even_when_starttls_is_offered(tmp_path):
     with FakeSMTP(tmp_path, tls="starttls") as smtp:
         sent = send(smtp_settings(smtp.port, ignore_tls=True), smtp.port)
         assert sent.tls == "none" and not smtp.received[-1].tls
+
+
+@pytest.mark.parametrize("mode", ["full", "certificate", "none"])
+def test_an_https_proxys_certificate_is_checked_as_proxy_verification_mode_says(corp_ca, mode):
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    corp_ca.issue_cert("proxy.internal.example").configure_cert(context)  # a CA and a name the client does not know
+    with Receiver(ssl_context=context) as proxy:
+        proxy.reply("/hook")
+        client = OutboundClient(OutboundSettings(proxy=ProxySettings(url=proxy.url, verification_mode=mode,
+                                                                     headers={"X-Proxy-Team": "ops"})))
+        if mode == "none":
+            assert client.request("GET", "http://hooks.example.invalid/hook").status_code == 200
+            assert proxy.received[-1].headers["X-Proxy-Team"] == "ops"
+        else:
+            with pytest.raises(OutboundError):
+                client.request("GET", "http://hooks.example.invalid/hook")
+            assert proxy.received == []
+
+
+def test_a_proxy_whose_certificate_verifies_is_used_in_full_mode(corp_ca, tmp_path):
+    from app.settings import TLSSettings
+
+    ca_file = tmp_path / "corp-ca.pem"
+    corp_ca.cert_pem.write_to_path(str(ca_file))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    corp_ca.issue_cert("127.0.0.1").configure_cert(context)
+    with Receiver(ssl_context=context) as proxy:
+        proxy.reply("/hook")
+        client = OutboundClient(OutboundSettings(proxy=ProxySettings(url=proxy.url), tls=TLSSettings(ca_files=(str(ca_file),))))
+        assert client.request("GET", "http://hooks.example.invalid/hook").status_code == 200

@@ -93,9 +93,9 @@ class _TLSAdapter(HTTPAdapter):
     """Gives each connection the TLS of the host it connects to (tls.py; chosen per hop in `_send`), and
     speaks to the proxy with its headers and its own verification mode."""
 
-    def __init__(self, pool_classes: dict, proxy: ProxySettings, **kwargs):
+    def __init__(self, pool_classes: dict, proxy: ProxySettings, ca_files: tuple[str, ...], **kwargs):
         self._pool_classes = pool_classes  # connections that check [outbound] denied_networks
-        self._proxy = proxy
+        self._proxy, self._ca_files = proxy, ca_files
         super().__init__(**kwargs)
 
     def init_poolmanager(self, *args, **kwargs):
@@ -110,7 +110,7 @@ class _TLSAdapter(HTTPAdapter):
         return {**super().proxy_headers(proxy), **self._proxy.headers}
 
     def proxy_manager_for(self, proxy, **kwargs):
-        manager = super().proxy_manager_for(proxy, **{**kwargs, **_proxy_tls_kwargs(self._proxy)})
+        manager = super().proxy_manager_for(proxy, **{**kwargs, **_proxy_tls_kwargs(self._proxy, self._ca_files)})
         if not proxy.lower().startswith("socks"):  # SOCKS pools are their own classes; the proxy resolves
             manager.pool_classes_by_scheme = self._pool_classes
         return manager
@@ -131,11 +131,12 @@ def _tls_pool_kwargs(choice: TLSChoice | None) -> dict:
     return kwargs
 
 
-def _proxy_tls_kwargs(proxy: ProxySettings) -> dict:
-    """How an https proxy's own certificate is checked ([outbound.proxy] verification_mode)."""
-    if proxy.verification_mode == "full":
-        return {}
-    return {"proxy_ssl_context": build_context(proxy.verification_mode), "proxy_assert_hostname": False}
+def _proxy_tls_kwargs(proxy: ProxySettings, ca_files: tuple[str, ...]) -> dict:
+    """How an https proxy's own certificate is checked ([outbound.proxy] verification_mode, with the
+    [outbound.tls] CA files). Always a context of our own: without one urllib3 does not verify a proxy
+    that forwards plain-http requests."""
+    context = build_context(proxy.verification_mode, ca_files)
+    return {"proxy_ssl_context": context, **({} if proxy.verification_mode == "full" else {"proxy_assert_hostname": False})}
 
 
 @dataclass
@@ -233,7 +234,8 @@ class OutboundClient:
         self._session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
         self._denied = parse_networks(settings.denied_networks)
         self.tls = TLSContexts(settings)
-        adapter = _TLSAdapter(checked_pool_classes(self._denied), settings.proxy, pool_maxsize=16)
+        adapter = _TLSAdapter(checked_pool_classes(self._denied), settings.proxy, settings.tls.ca_files,
+                              pool_maxsize=16)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
 
