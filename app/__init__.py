@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import settings
@@ -83,8 +83,25 @@ def create_app(test_config: dict | None = None) -> Flask:
     if app.config["SWITCHBOARD_TRUST_PROXY"]:
         # Behind a reverse proxy: take the client address and https from X-Forwarded-*.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+    else:
+        _warn_of_an_untrusted_proxy(app)
 
     from app import cli
 
     cli.register(app)
     return app
+
+
+def _warn_of_an_untrusted_proxy(app: Flask) -> None:
+    """Say once per worker when requests come through a proxy that Switchboard was not told to trust:
+    every client then has the proxy's address (one sign-in throttle for all, the proxy's address in logs)."""
+    warned: list[bool] = []
+
+    @app.before_request
+    def _forwarded_but_not_trusted():
+        if not warned and "X-Forwarded-For" in request.headers:
+            warned.append(True)
+            app.logger.warning(
+                "requests carry X-Forwarded-For but SWITCHBOARD_TRUST_PROXY is not set: every client shares the "
+                "proxy's address %s for the sign-in throttle; set SWITCHBOARD_TRUST_PROXY=1 behind a reverse proxy",
+                request.remote_addr)

@@ -9,7 +9,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 
 
 class Base(DeclarativeBase):
@@ -48,3 +48,57 @@ def _make_private(cursor) -> None:
                     os.chmod(file, 0o600)
             except FileNotFoundError:
                 continue
+
+
+# ---- storage that cannot be written -----------------------------------------------------------
+
+class StorageUnavailable(Exception):
+    """The database refused a write (disk full, read-only, locked too long): answered with 503."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+# The last write failure this worker saw, so /healthz reports it; a later commit that succeeds clears it.
+_last_write_failure: dict[str, object] = {}
+
+
+def storage_failure(exc: Exception) -> StorageUnavailable:
+    """Name a database write failure for people (never quoting the statement or its values) and remember it."""
+    text = str(getattr(exc, "orig", exc)).lower()
+    if "full" in text or "no space" in text or "could not extend" in text:
+        reason = "storage is full"
+    elif "readonly" in text or "read-only" in text or "read only" in text:
+        reason = "the database is read-only"
+    elif "locked" in text or "busy" in text:
+        reason = "the database is busy"
+    else:
+        reason = "the database cannot be written"
+    _last_write_failure["reason"] = reason
+    return StorageUnavailable(reason)
+
+
+def last_write_failure() -> str | None:
+    return _last_write_failure.get("reason")  # type: ignore[return-value]
+
+
+def write_succeeded() -> None:
+    _last_write_failure.pop("reason", None)
+
+
+# A commit after a flush wrote something: storage works again. (A commit after reads proves nothing.)
+@event.listens_for(Session, "after_flush")
+def _wrote(session, _context) -> None:
+    session.info["wrote"] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session) -> None:
+    if session.info.pop("wrote", False):
+        write_succeeded()
+
+
+@event.listens_for(Session, "after_rollback")
+def _rolled_back(session) -> None:
+    session.info.pop("wrote", None)

@@ -139,7 +139,7 @@ def test_event_log_lists_runs_newest_first_and_filters_by_status(app, web):
 def test_healthz_reports_the_database(web):
     response = web.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "database": "ok"}
+    assert response.get_json() == {"status": "ok", "database": "ok", "writable": "ok"}
 
 
 def test_test_pane_works_without_javascript(app, web):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import FORM_CSRF_RE, PASSWORDS
+from tests.conftest import CSRF_RE, FORM_CSRF_RE, PASSWORDS
 
 
 def form_token(client) -> str:
@@ -185,6 +185,66 @@ def test_basic_auth_from_a_failing_address_waits_and_from_another_address_works(
     assert api_get("10.3.3.3", PASSWORDS["admin"]).status_code == 200
 
 
+# ---- item 4, behind a proxy: everyone shares one address -------------------------------------------
+# Without SWITCHBOARD_TRUST_PROXY every request comes from the proxy's address. A browser the admin has
+# signed in from before carries a device cookie and keeps a throttle of its own.
+
+PROXY = "10.9.9.9"
+
+
+def sign_out(client) -> None:
+    token = CSRF_RE.search(client.get("/connectors").get_data(as_text=True)).group(1)
+    assert client.post("/sign-out", headers={"X-CSRFToken": token}).status_code == 303
+
+
+def test_behind_a_proxy_a_guesser_cannot_lock_out_the_admins_own_browser(app):
+    admin = app.test_client()
+    assert post_sign_in(admin, "admin", PASSWORDS["admin"], form_token(admin), address=PROXY).status_code == 303
+    assert admin.get_cookie("sb_device", path="/sign-in") is not None
+    sign_out(admin)
+
+    guesser = app.test_client()
+    token = form_token(guesser)
+    statuses = [post_sign_in(guesser, "admin", f"guess-{n}", token, address=PROXY).status_code for n in range(12)]
+    assert statuses[:6] == [401] * 6 and set(statuses[6:]) == {429}
+    # A browser that never signed in, from the proxy's address, waits like the guesser ...
+    stranger = app.test_client()
+    assert post_sign_in(stranger, "admin", PASSWORDS["admin"], form_token(stranger), address=PROXY).status_code == 429
+    # ... but the admin's own browser, from the very same address, signs in.
+    assert post_sign_in(admin, "admin", PASSWORDS["admin"], form_token(admin), address=PROXY).status_code == 303
+    assert admin.get("/connectors").status_code == 200
+
+
+def test_a_device_cookie_helps_only_the_user_it_was_given_to_and_only_if_genuine(app):
+    viewer = app.test_client()
+    assert post_sign_in(viewer, "viewer", PASSWORDS["viewer"], form_token(viewer), address=PROXY).status_code == 303
+    sign_out(viewer)
+    token = form_token(viewer)
+    # The viewer's own browser guessing the admin's password is counted on the shared address as anyone's.
+    for n in range(6):
+        assert post_sign_in(viewer, "admin", f"guess-{n}", token, address=PROXY).status_code == 401
+    assert post_sign_in(viewer, "admin", "guess-7", token, address=PROXY).status_code == 429
+
+    forged = app.test_client()
+    forged.set_cookie("sb_device", "WyJhZG1pbiIsICJ4eXoiXQ.forged.signature", path="/sign-in")
+    assert post_sign_in(forged, "admin", PASSWORDS["admin"], form_token(forged), address=PROXY).status_code == 429
+
+
+def test_a_stolen_device_cookie_used_to_guess_is_slowed_and_the_other_browsers_keep_working(app):
+    admin = app.test_client()
+    assert post_sign_in(admin, "admin", PASSWORDS["admin"], form_token(admin), address=PROXY).status_code == 303
+    stolen = admin.get_cookie("sb_device", path="/sign-in").value
+    thief = app.test_client()
+    thief.set_cookie("sb_device", stolen, path="/sign-in")
+    token = form_token(thief)
+    statuses = [post_sign_in(thief, "admin", f"guess-{n}", token, address="10.6.6.6").status_code for n in range(9)]
+    assert statuses[:6] == [401] * 6 and set(statuses[6:]) == {429}
+    # The admin signs in from a fresh address without the cookie, and gets a new one (a new nonce).
+    fresh = app.test_client()
+    assert post_sign_in(fresh, "admin", PASSWORDS["admin"], form_token(fresh), address="10.7.7.7").status_code == 303
+    assert fresh.get_cookie("sb_device", path="/sign-in").value != stolen
+
+
 # ---- item 12: a changed encryption key shows in the list at once ------------------------------------
 
 
@@ -294,3 +354,12 @@ def test_a_form_that_is_not_utf8_is_refused_with_a_400_not_stored_with_replaceme
                          content_type="application/x-www-form-urlencoded")
     assert ok.status_code == 303
     assert [c.name for c in connectors(app)] == ["café log"]
+
+
+def test_a_proxy_that_is_not_trusted_is_named_in_the_log_once(app, caplog):
+    client = app.test_client()
+    with caplog.at_level("WARNING"):
+        for _ in range(3):
+            client.get("/sign-in", headers={"X-Forwarded-For": "203.0.113.7"}, environ_base={"REMOTE_ADDR": PROXY})
+    warnings = [r.getMessage() for r in caplog.records if "SWITCHBOARD_TRUST_PROXY" in r.getMessage()]
+    assert len(warnings) == 1 and PROXY in warnings[0]

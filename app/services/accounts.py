@@ -241,29 +241,43 @@ def _blocked(keys: list[str], now: datetime) -> SignInBlocked | None:
     return SignInBlocked(max(1, int((until - now).total_seconds() + 0.999))) if until else None
 
 
-def authenticate(username: str, password: str, address: str) -> User:
+def device_key(device: str) -> str:
+    """The throttle row of one browser this user signed in from before (a device cookie's nonce)."""
+    return "device:" + hashlib.sha256(device.encode()).hexdigest()
+
+
+def authenticate(username: str, password: str, address: str, device: str | None = None) -> User:
     """The user, or AccountError for bad credentials, or SignInBlocked while throttled.
 
     Two counters, both counted atomically in the database: this user name from this address, and this
     address for every name. Five failures are free, then each further one doubles the wait (2 s … 15 min).
     The right password from an address that has not been failing always works, so no one can lock the
     admin out by guessing; a guesser is slowed on every address they use.
+
+    `device` is the nonce of a device cookie this user name was given at an earlier sign-in (checked by the
+    caller). Such a browser has a counter of its own instead of the address's: a guesser who shares the
+    user's address (everyone behind one proxy or NAT) cannot lock out a browser the user has signed in
+    from before, and a stolen device cookie used to guess is slowed like any other.
     """
     now = utcnow()
-    pair, addr = throttle_key(username, address), address_key(address)
-    if (blocked := _blocked([pair, addr], now)) is not None:
+    if device:
+        gate, counted = device_key(device), [device_key(device)]
+    else:
+        gate, counted = throttle_key(username, address), [throttle_key(username, address), address_key(address)]
+    if (blocked := _blocked(counted, now)) is not None:
         raise blocked
     # The attempt is counted as a failure before the password is checked: that count is the gate.
-    if not _count_failure(pair, now, unless_blocked=True):
-        raise _blocked([pair], now) or SignInBlocked(1)
+    if not _count_failure(gate, now, unless_blocked=True):
+        raise _blocked([gate], now) or SignInBlocked(1)
     user = get_user(username)
     ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password) and user is not None
     if not ok:
-        _count_failure(addr, now, unless_blocked=False)
+        for key in counted[1:]:
+            _count_failure(key, now, unless_blocked=False)
         raise AccountError("Wrong user name or password.")
-    # Success forgets this name's failures from this address. The address's count stays (it decays after
-    # FORGET_AFTER): a guesser with an account of their own must not be able to wipe it by signing in.
-    db.session.execute(delete(SignInThrottle).where(SignInThrottle.key == pair))
+    # Success forgets this name's failures from this address (or browser). The address's count stays (it
+    # decays after FORGET_AFTER): a guesser with an account of their own must not be able to wipe it.
+    db.session.execute(delete(SignInThrottle).where(SignInThrottle.key == gate))
     db.session.commit()
     return user
 

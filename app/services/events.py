@@ -13,7 +13,7 @@ from app.db import db
 from app.models import Connector, Event
 
 PAGE_SIZE = 50
-STATUSES = ("ok", "error")
+STATUSES = ("ok", "error", "running")
 # Where runs come from (the `source` column), with the words a person reads.
 SOURCES = {"test_pane": "Test pane", "http_request": "API", "form": "Form lookup"}
 # Time ranges back from now, by their query value.

@@ -13,8 +13,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import update
+from sqlalchemy.exc import DBAPIError, OperationalError
+
 from app.crypto import SecretsUnreadable
-from app.db import db
+from app.db import StorageUnavailable, db, storage_failure
 from app.models import Connector, Event
 from app.outbound import BoundHttp, Trace
 from app.services import outbound, preconfigured, tokens
@@ -25,6 +28,8 @@ from app.types.kit.tokens import MemoryTokenStore, TokenStore
 
 log = logging.getLogger(__name__)
 CANCELLED = "the run was cancelled before it finished"
+RUNNING = "running"  # an event's status from before the call until the run's outcome is written
+__all__ = ["RUNNING", "Run", "StorageUnavailable", "Target", "execute", "stream", "target_for"]
 
 
 @dataclass
@@ -86,7 +91,15 @@ def stream(target: Target, params: dict, *, source: str, actor: str, lookup: str
     """Run; yield text deltas as a streaming type produces them, then the Run (always last).
 
     With `lookup`, run the type's lookup of that name (a form's choices from the service) instead.
+    The run's event row is written ("running") before anything is sent, so a run that cannot be
+    recorded never starts: StorageUnavailable is raised here, before the first item, not mid-stream.
     """
+    event_id = _reserve(target, source=source, actor=actor)
+    return _run(target, params, event_id, source=source, actor=actor, lookup=lookup)
+
+
+def _run(target: Target, params: dict, event_id: int, *, source: str, actor: str, lookup: str | None
+         ) -> Iterator[str | Run]:
     started = time.perf_counter()
     trace = Trace(_secret_values(target.secrets))
     deltas: list[str] = []
@@ -112,8 +125,7 @@ def stream(target: Target, params: dict, *, source: str, actor: str, lookup: str
                     except GeneratorExit:  # the person waiting went away (Cancel): stop, and log it
                         out.close()
                         cancelled = Result.error(CANCELLED, "the test pane stopped waiting", retry=False)
-                        _record(target, cancelled, trace, (time.perf_counter() - started) * 1000,
-                                source=source, actor=actor)
+                        _record(event_id, cancelled, trace, (time.perf_counter() - started) * 1000)
                         raise
             else:
                 result = out
@@ -130,7 +142,7 @@ def stream(target: Target, params: dict, *, source: str, actor: str, lookup: str
     result.data = trace.masker.deep(result.data)
     duration_ms = (time.perf_counter() - started) * 1000
     run = Run(result, duration_ms, target.connector_type_id, [e.as_dict() for e in trace.exchanges], "".join(deltas))
-    run.event_id = _record(target, result, trace, duration_ms, source=source, actor=actor)
+    run.event_id = _record(event_id, result, trace, duration_ms)
     yield run
 
 
@@ -166,7 +178,29 @@ def _token_store(target: Target) -> TokenStore:
     return tokens.DatabaseTokenStore(target.id) if target.stored is not None else MemoryTokenStore()
 
 
-def _record(target: Target, result: Result, trace: Trace, duration_ms: float, *, source: str, actor: str) -> int:
+def _reserve(target: Target, *, source: str, actor: str) -> int:
+    """The run's event row, committed before the service is called; StorageUnavailable if it cannot be."""
+    event = Event(
+        connector_id=target.id, connector_name=target.name, connector_type_id=target.connector_type_id,
+        source=source, actor=actor, duration_ms=0.0, status=RUNNING,
+    )
+    try:
+        db.session.add(event)
+        db.session.flush()
+        event_id = event.id  # read before commit expires the row, which would cost a SELECT
+        db.session.commit()
+    except OperationalError as exc:
+        db.session.rollback()
+        raise storage_failure(exc) from exc
+    return event_id
+
+
+def _record(event_id: int, result: Result, trace: Trace, duration_ms: float) -> int:
+    """Complete the reserved event with the run's outcome.
+
+    If storage fails now, the service has been called already: the row stays "running" (the log still
+    shows that the run started), the failure is logged, and the person still gets the result.
+    """
     message = None
     if not result.is_ok:
         message = result.message or ""
@@ -175,27 +209,20 @@ def _record(target: Target, result: Result, trace: Trace, duration_ms: float, *,
         message += f"; retry: {_retry_text(result.retry) or 'false'}"
     usage = result.usage if result.is_ok else None
     statuses = [e.status for e in trace.exchanges if e.status is not None]
-    event = Event(
-        connector_id=target.id,
-        connector_name=target.name,
-        connector_type_id=target.connector_type_id,
-        sub_action=result.sub_action,
-        source=source,
-        actor=actor,
-        duration_ms=round(duration_ms, 1),
-        status=result.status,
-        message=message,
-        http_status=statuses[-1] if statuses else None,
-        retry=_retry_text(result.retry),
+    values = dict(
+        sub_action=result.sub_action, duration_ms=round(duration_ms, 1), status=result.status, message=message,
+        http_status=statuses[-1] if statuses else None, retry=_retry_text(result.retry),
         request_body_bytes=trace.request_body_bytes,
         prompt_tokens=usage.prompt_tokens if usage else None,
         completion_tokens=usage.completion_tokens if usage else None,
         total_tokens=usage.total_tokens if usage else None,
     )
-    db.session.add(event)
-    db.session.flush()
-    event_id = event.id  # read before commit expires the row, which would cost a SELECT
-    db.session.commit()
+    try:
+        db.session.execute(update(Event).where(Event.id == event_id).values(**values))
+        db.session.commit()
+    except DBAPIError as exc:  # whatever the database says now, the call happened: answer it
+        db.session.rollback()
+        log.error("event %s could not be completed: %s", event_id, storage_failure(exc).reason)
     return event_id
 
 

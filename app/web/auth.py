@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import io
 import re
+import secrets
 from functools import wraps
 from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, abort, current_app, flash, g, make_response, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user, login_user, logout_user
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from app.db import db
 from app.extensions import login_manager
@@ -120,8 +122,10 @@ def sign_in():
     error, status, username = None, 200, ""
     if request.method == "POST":
         username = request.form.get("username", "")[: accounts.USERNAME_MAX + 1]
+        device = _device_for(username)
         try:
-            user = accounts.authenticate(username, request.form.get("password", ""), request.remote_addr or "")
+            user = accounts.authenticate(username, request.form.get("password", ""), request.remote_addr or "",
+                                         device=device)
         except accounts.SignInBlocked as exc:
             error, status = str(exc), 429
         except accounts.AccountError as exc:
@@ -130,9 +134,42 @@ def sign_in():
             session.clear()  # a fresh session on sign-in (no fixation)
             session[SESSION_ID] = accounts.start_session(user, current_app.permanent_session_lifetime)
             login_user(user)
-            return redirect(_safe_next(request.args.get("next")), 303)
+            response = redirect(_safe_next(request.args.get("next")), 303)
+            _give_device_cookie(response, user.username)
+            return response
     no_users = not accounts.any_user()
     return make_response(render_template("auth/sign_in.html", error=error, username=username, no_users=no_users), status)
+
+
+# ---- device cookies: a browser the user signed in from before keeps its own sign-in throttle --------
+# OWASP's "device cookies": without them, a guesser sharing the admin's address (behind one proxy, one
+# NAT) would lock the admin out. The cookie names the user and a random nonce, signed with the app's key.
+
+DEVICE_COOKIE = "sb_device"
+DEVICE_COOKIE_DAYS = 180
+
+
+def _device_signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="switchboard.device-cookie")
+
+
+def _device_for(username: str) -> str | None:
+    """This browser's device nonce if its cookie is genuine, recent, and for this user name."""
+    raw = request.cookies.get(DEVICE_COOKIE)
+    if not raw or len(raw) > 512:
+        return None
+    try:
+        named, nonce = _device_signer().loads(raw, max_age=DEVICE_COOKIE_DAYS * 86400)
+    except (BadSignature, ValueError, TypeError):
+        return None
+    return nonce if isinstance(nonce, str) and isinstance(named, str) and named == username else None
+
+
+def _give_device_cookie(response, username: str) -> None:
+    value = _device_signer().dumps([username, secrets.token_urlsafe(16)])  # a new nonce at every sign-in
+    response.set_cookie(DEVICE_COOKIE, value, max_age=DEVICE_COOKIE_DAYS * 86400, path=url_for("auth.sign_in"),
+                        secure=bool(current_app.config["SESSION_COOKIE_SECURE"] or request.is_secure),
+                        httponly=True, samesite="Strict")
 
 
 @bp.post("/sign-out")

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from flask import make_response, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from app.db import StorageUnavailable, db, storage_failure
 from app.web import htmx
+
+STORAGE_RETRY_SECONDS = 30
 
 
 def _answer(status: int, title: str, message: str):
@@ -28,6 +32,22 @@ def register(app) -> None:
     def too_large(exc):
         limit = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
         return _answer(413, "Too large", f"The request is larger than the {limit} MB Switchboard accepts.")
+
+    @app.errorhandler(StorageUnavailable)
+    def storage_unavailable(exc: StorageUnavailable):
+        return _unwritable(exc)
+
+    @app.errorhandler(OperationalError)
+    def database_refused(exc: OperationalError):
+        db.session.rollback()
+        return _unwritable(storage_failure(exc))
+
+    def _unwritable(exc: StorageUnavailable):
+        app.logger.error("a request failed because %s: %s %s", exc.reason, request.method, request.path)
+        answer = _answer(503, "Storage unavailable", f"Switchboard cannot save right now: {exc.reason}. Nothing was "
+                         "changed and no connector was called; an administrator must free space or fix the database.")
+        answer.headers["Retry-After"] = str(STORAGE_RETRY_SECONDS)
+        return answer
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

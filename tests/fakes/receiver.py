@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from werkzeug.wrappers import Request, Response
@@ -25,6 +26,7 @@ class Reply:
     body: bytes | str = b'{"ok": true}'
     headers: dict = field(default_factory=lambda: {"Content-Type": "application/json"})
     delay: float = 0.0  # seconds before answering (read-timeout tests)
+    on_request: Callable[[Request], None] | None = None  # a test's look at the world while the call is open
 
 
 class Receiver(FakeServer):
@@ -48,6 +50,8 @@ class Receiver(FakeServer):
         if reply is None:
             response = Response('{"message": "no such hook"}', 404, content_type="application/json")
         else:
+            if reply.on_request is not None:
+                reply.on_request(request)
             if reply.delay:
                 time.sleep(reply.delay)
             response = Response(reply.body, reply.status, headers=reply.headers)
