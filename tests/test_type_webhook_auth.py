@@ -219,12 +219,17 @@ def test_a_401_drops_the_cached_token_and_a_new_one_is_fetched(app, oauth):
     assert oauth.token_requests == 2
 
 
-def test_a_401_with_a_fresh_token_is_an_error_not_a_loop(app, oauth):
+def test_a_401_with_a_fresh_token_is_an_error_and_the_token_is_dropped(app, oauth):
     api = Api.with_key(app)
-    cid = api.created(oauth_webhook(oauth, url=oauth.url + "/elsewhere"))["id"]
+    cid = api.created(oauth_webhook(oauth))["id"]
     oauth.answer(200, json.dumps({"access_token": "not-one-the-resource-knows", "token_type": "Bearer"}))
+
     result = api.execute(cid, {"body": "{}"}).get_json()
-    assert result["status"] == "error" and oauth.token_requests == 1
+
+    assert result["status"] == "error" and result["service_message"].startswith("[401]")
+    assert oauth.token_requests == 1  # a token just issued is not asked for again in the same run
+    api.execute(cid, {"body": "{}"})
+    assert oauth.token_requests == 2  # but it was dropped: the next run fetches a new one
 
 
 def test_a_token_endpoint_error_is_kibanas_message(app, oauth):

@@ -95,7 +95,8 @@ class _TLSAdapter(HTTPAdapter):
 
     def __init__(self, pool_classes: dict, proxy: ProxySettings, ca_files: tuple[str, ...], **kwargs):
         self._pool_classes = pool_classes  # connections that check [outbound] denied_networks
-        self._proxy, self._ca_files = proxy, ca_files
+        self._proxy = proxy
+        self._proxy_tls = _proxy_tls_kwargs(proxy, ca_files) if proxy.url else {}  # built once: parsing CAs is slow
         super().__init__(**kwargs)
 
     def init_poolmanager(self, *args, **kwargs):
@@ -110,7 +111,7 @@ class _TLSAdapter(HTTPAdapter):
         return {**super().proxy_headers(proxy), **self._proxy.headers}
 
     def proxy_manager_for(self, proxy, **kwargs):
-        manager = super().proxy_manager_for(proxy, **{**kwargs, **_proxy_tls_kwargs(self._proxy, self._ca_files)})
+        manager = super().proxy_manager_for(proxy, **{**kwargs, **self._proxy_tls})
         if not proxy.lower().startswith("socks"):  # SOCKS pools are their own classes; the proxy resolves
             manager.pool_classes_by_scheme = self._pool_classes
         return manager
@@ -249,9 +250,10 @@ class OutboundClient:
             return {}
         return {"http": proxy.url, "https": proxy.url}
 
-    def tls_for(self, url: str, override: TLSOverride | None = None) -> TLSChoice | None:
-        """The TLS a request to `url` gets (None for plain http): per host, then per connector."""
-        scheme, host, port = _endpoint(url)
+    def tls_for(self, url: str, host: str, override: TLSOverride | None = None) -> TLSChoice | None:
+        """The TLS a request to `url` gets (None for plain http), `host` being the one `check_url` approved:
+        [outbound.tls], then the host's [[outbound.hosts]] entry, then the connector's own."""
+        scheme, _, port = _endpoint(url)
         return self.tls.choose(scheme, host, port, override) if scheme == "https" else None
 
     def _send(self, method, url, host, headers, body, auth, timeout, tls: TLSChoice | None) -> requests.Response:
@@ -304,7 +306,7 @@ class OutboundClient:
         time.perf_counter()
         for hop in range(s.max_redirects + 1):
             host = check_url(url, s.allowed_hosts)
-            hop_tls = self.tls_for(url, tls)
+            hop_tls = self.tls_for(url, host, tls)
             exchange = trace.begin(method, url, headers, body, auth=auth) if trace else None
             if exchange and hop_tls:
                 exchange.tls = hop_tls.note

@@ -245,4 +245,7 @@ def send_authorized(ctx: Context, conn: Connection, send: Callable[[Connection],
     ctx.tokens.drop(OAUTH2_TOKEN_KIND)
     if not conn.token_from_cache:
         return response
-    return send(connection(ctx, doing=doing))
+    response = send(connection(ctx, doing=doing))
+    if response.status_code == 401:
+        ctx.tokens.drop(OAUTH2_TOKEN_KIND)  # the next run starts from a new token, as Kibana's does
+    return response
