@@ -46,7 +46,10 @@ class TLSSettings(_Strict):
     verification_mode: Literal["full", "certificate", "none"] = "full"
     ca_files: tuple[str, ...] = ()
 
-    _files_exist = field_validator("ca_files")(_existing_files)
+    @field_validator("ca_files")
+    @classmethod
+    def _files_exist(cls, files: tuple[str, ...]) -> tuple[str, ...]:
+        return _existing_files(files)
 
 
 VerificationMode = Literal["full", "certificate", "none"]
@@ -202,6 +205,47 @@ class WebhookSettings(_Strict):
     ssl_pfx_enabled: bool = True  # Kibana's webhook.ssl.pfx.enabled
 
 
+# A secret in the config file: a literal, or {env = "NAME"} read from the environment when it is used.
+SecretValue = str | dict[Literal["env"], str]
+
+
+class ElasticsearchSettings(_Strict):
+    """The cluster `.index` writes to (in Kibana, Kibana's own cluster; here, one named in the file).
+
+    Calls go through the outbound policy (denied networks, timeouts, response cap), may reach only these
+    hosts, and use this section's TLS settings.
+    """
+
+    hosts: tuple[str, ...] = Field(min_length=1)
+    api_key: SecretValue | None = None  # the encoded form Elasticsearch returns (base64 of "id:key")
+    username: str | None = None
+    password: SecretValue | None = None
+    ca_files: tuple[str, ...] = ()
+    verification_mode: Literal["full", "certificate", "none"] = "full"
+
+    @field_validator("hosts")
+    @classmethod
+    def _urls(cls, hosts: tuple[str, ...]) -> tuple[str, ...]:
+        for host in hosts:
+            parts = urlsplit(host)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
+                raise ValueError(f"not an http(s) URL without credentials: {host!r}")
+        return tuple(h.rstrip("/") for h in hosts)
+
+    @field_validator("ca_files")
+    @classmethod
+    def _files_exist(cls, files: tuple[str, ...]) -> tuple[str, ...]:
+        return TLSSettings._files_exist(files)
+
+    @model_validator(mode="after")
+    def _one_way_to_sign_in(self) -> ElasticsearchSettings:
+        if self.api_key is not None and (self.username is not None or self.password is not None):
+            raise ValueError("give either api_key or username and password, not both")
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password are set together")
+        return self
+
+
 class PreconfiguredConnector(_Strict):
     """A connector declared in the config file (Kibana's xpack.actions.preconfigured)."""
 
@@ -219,6 +263,7 @@ class FileConfig(_Strict):
     preconfigured: dict[str, PreconfiguredConnector] = {}
     email: EmailSettings = EmailSettings()
     webhook: WebhookSettings = WebhookSettings()
+    elasticsearch: ElasticsearchSettings | None = None
 
     @field_validator("preconfigured")
     @classmethod

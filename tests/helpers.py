@@ -53,12 +53,17 @@ def assert_secret_kept_out(app, web, secret: str, connector_id: str, *pages: str
 
 def _typed(fields, values: dict, prefix: str) -> dict:
     """Form fields for `values`, as each field's widget posts them."""
+    from app.web.widgets import WIDGETS
+
     data: dict = {}
     for field in fields:
         value, key = values.get(field.key), f"{prefix}.{field.key}"
         if value is None:
             continue
-        if field.widget == "kv":
+        posted = getattr(WIDGETS.get(field.widget), "posted", None)  # a type's widget that says how it posts
+        if posted is not None:
+            data.update(posted(field, key, value))
+        elif field.widget == "kv":
             data[f"{key}.name"], data[f"{key}.value"] = list(value), list(value.values())
         elif field.widget == "checkbox":
             data[key] = ["false", "true"] if value else ["false"]

@@ -495,3 +495,15 @@ def test_unknown_api_paths_answer_json_not_a_page(api):
     assert response.status_code == 404
     assert boom(response)["error"] == "Not Found"
 
+
+
+def test_a_servicenow_connector_on_the_legacy_table_api_is_deprecated_as_kibana_says(api):
+    def created(config: dict) -> dict:
+        return api.created({"name": "sn", "connector_type_id": ".servicenow", "secrets": {"username": "u",
+                            "password": "p"}, "config": {"apiUrl": "https://example.service-now.com", **config}})
+
+    legacy, current = created({"usesTableApi": True}), created({"usesTableApi": False})
+    assert legacy["is_deprecated"] is True and current["is_deprecated"] is False
+    listed = {c["id"]: c["is_deprecated"] for c in api.get("/api/actions/connectors").get_json()}
+    assert listed[legacy["id"]] is True and listed[current["id"]] is False
+    assert api.get(f"/api/actions/connector/{current['id']}").get_json()["is_deprecated"] is False

@@ -230,9 +230,9 @@ def test_objects_that_are_not_connectors_are_reported_as_unsupported(app):
 
 def test_an_unregistered_connector_type_is_an_error_entry(app):
     with app.app_context():
-        result = import_ndjson(ndjson(saved("j", ".jira", "Jira")))
+        result = import_ndjson(ndjson(saved("j", ".made-up-type", "Made up")))
         assert result.errors[0]["error"] == {
-            "type": "unknown", "message": 'Action type ".jira" is not registered.', "statusCode": 400
+            "type": "unknown", "message": 'Action type ".made-up-type" is not registered.', "statusCode": 400
         }
         assert stored() == {}
 

@@ -87,10 +87,13 @@ def test_the_test_pane_creates_an_incident_with_basic_auth_and_kibanas_body(app,
     before = int(datetime.now(UTC).timestamp() * 1000)
 
     page = pane(web, cid, description="<b>Users</b> got mail", incidentTypes=["19", "1001"], severityCode="6")
+    comment = web.post(f"/connectors/{cid}/test", htmx=True, data={
+        "params.__present": "1", "params.subAction": "pushToService", "params.sub.incident.name": "With a comment",
+        "params.sub.comments": "Seen on web-01"})
 
-    got = resilient.received[-1]
+    got = resilient.received[0]
     assert (got.method, got.path) == ("POST", f"/rest/orgs/{ORG_ID}/incidents")
-    assert resilient.full_paths[-1] == f"/rest/orgs/{ORG_ID}/incidents?text_content_output_format=objects_convert"
+    assert resilient.full_paths[0] == f"/rest/orgs/{ORG_ID}/incidents?text_content_output_format=objects_convert"
     assert got.headers["Authorization"] == BASIC
     assert got.headers["Content-Type"] == "application/json"
     body = got.json
@@ -98,9 +101,11 @@ def test_the_test_pane_creates_an_incident_with_basic_auth_and_kibanas_body(app,
     assert body == {"name": "Phishing wave", "discovered_date": body["discovered_date"],
                     "description": {"format": "html", "content": "<b>Users</b> got mail"},
                     "incident_type_ids": [{"id": 19}, {"id": 1001}], "severity_code": {"id": 6}}
-    (incident_id,) = resilient.incidents
+    incident_id, commented_id = resilient.incidents
     assert 'data-status="ok"' in page
     assert f'"url": "{resilient.url}/#incidents/{incident_id}"' in page
+    assert '"commentId": "1"' in html.unescape(comment.get_data(as_text=True))
+    assert resilient.comments[commented_id][0]["text"] == {"format": "text", "content": "Seen on web-01"}
     assert KEY_SECRET not in page and "Authorization" in page
     event = events(app)[-1]
     assert (event.connector_type_id, event.sub_action, event.status, event.http_status) == (
@@ -436,6 +441,16 @@ def test_after_a_sub_action_swap_the_picker_asks_for_the_page_it_is_on(web, resi
                       data={"choices_for": "params.sub.incident.severityCode", "stored_connector_id": ""})
 
     assert "3 severities listed." in answer.get_data(as_text=True)
+
+
+def test_a_case_dialog_names_the_connector_and_gets_its_choices(web, resilient):
+    cid = create_via_form(web, ".resilient", form_fields(resilient.url))
+
+    answer = web.post("/types/.resilient/incident-types", htmx=True, headers={"HX-Current-URL": "http://localhost/cases/7"},
+                      data={"choices_for": "fields.incidentTypes", "stored_connector_id": "", "connector_id": cid})
+
+    assert "3 incident types listed." in answer.get_data(as_text=True)
+    assert 'name="fields.incidentTypes"' in answer.get_data(as_text=True)
 
 
 def test_the_form_picker_asks_with_the_unsaved_values_and_only_for_admins(web, viewer, resilient):

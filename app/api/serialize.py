@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from app.models import Connector
 from app.services.executions import Run
+from app.types import get_type
 from app.types.kit import ConnectorType
 
 
 def connector_json(connector: Connector, *, with_count: bool = False) -> dict:
+    ctype = get_type(connector.connector_type_id)
     body = {
         "id": connector.id,
         "name": connector.name,
         "connector_type_id": connector.connector_type_id,
         "is_preconfigured": connector.is_preconfigured,
-        "is_deprecated": False,
+        "is_deprecated": bool(ctype and ctype.connector_deprecated(connector.config)),
         "is_system_action": False,
         "is_connector_type_deprecated": False,
     }

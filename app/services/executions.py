@@ -20,7 +20,7 @@ from app.crypto import SecretsUnreadable
 from app.db import StorageUnavailable, db, storage_failure
 from app.models import Connector, Event
 from app.outbound import BoundHttp, Trace
-from app.services import outbound, preconfigured, tokens
+from app.services import elasticsearch, outbound, preconfigured, tokens
 from app.services.connectors import enabled_refusal, stored_secrets
 from app.types import get_type
 from app.types.kit import GENERIC_ERROR, InvalidSettings, ParamsError, Result
@@ -162,9 +162,13 @@ def _start(target: Target, raw_params: dict, trace: Trace, lookup: str | None):
     if refusal:
         return Result.error(refusal)
     try:
+        cluster = elasticsearch.access(trace) if ctype.uses_elasticsearch else None
+    except elasticsearch.MissingEnvironment as exc:
+        return Result.error(f"[elasticsearch] cannot be used: {exc}")
+    try:
         ctx = ctype.context(
             target.id, target.name, target.config, target.secrets, raw_params,
-            http=BoundHttp(outbound(), trace), tokens=_token_store(target), lookup=lookup,
+            http=BoundHttp(outbound(), trace), tokens=_token_store(target), lookup=lookup, elasticsearch=cluster,
         )
     except InvalidSettings as exc:
         return Result.error(f"error validating connector config or secrets: {exc}")

@@ -61,6 +61,11 @@ def sync() -> None:
     db.session.commit()
 
 
+def resolve_secret(value: Any) -> Any:
+    """A config-file secret: the literal, or the environment variable `{env = "NAME"}` names (read now)."""
+    return _resolve(value)
+
+
 def _resolve(value: Any) -> Any:
     if isinstance(value, dict) and set(value) == {"env"}:
         name = value["env"]

@@ -6,6 +6,7 @@ from app.types.bedrock import Bedrock
 from app.types.cases_webhook import CasesWebhook
 from app.types.d3security import D3Security
 from app.types.email import Email
+from app.types.index import Index
 from app.types.jira import Jira
 from app.types.kit import ConnectorType
 from app.types.opsgenie import Opsgenie
@@ -17,6 +18,7 @@ from app.types.servicenow.itsm import ServiceNowITSM
 from app.types.servicenow.sir import ServiceNowSIR
 from app.types.slack import Slack
 from app.types.slack_api import SlackApi
+from app.types.swimlane import Swimlane
 from app.types.teams import Teams
 from app.types.thehive import TheHive
 from app.types.tines import Tines
@@ -31,6 +33,7 @@ TYPES: tuple[ConnectorType, ...] = (
     CasesWebhook(),
     D3Security(),
     Email(),
+    Index(),
     Jira(),
     Opsgenie(),
     PagerDuty(),
@@ -41,6 +44,7 @@ TYPES: tuple[ConnectorType, ...] = (
     ServiceNowSIR(),
     Slack(),
     SlackApi(),
+    Swimlane(),
     Teams(),
     TheHive(),
     Tines(),

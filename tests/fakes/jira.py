@@ -12,6 +12,10 @@ parent) and Sub-task (a required parent, no priority) — and answers as Jira Cl
   refuses, 404 `Issue does not exist…`, and, when told, 429 with `Retry-After` or a 5xx.
 
 Everything received is kept in `received`; the JQL of every search in `searches`.
+
+Hostile modes, for the security tests: `GET /rest/api/2/myself` answers the account (an endpoint the
+connector must never reach from an id it was given), `echo_credentials` echoes the Authorization header
+back in every error body, and `answer_raw` scripts any body under Jira's JSON content type.
 """
 
 from __future__ import annotations
@@ -96,6 +100,8 @@ class FakeJira(FakeService):
         self._keys = itertools.count(1)
         self._comment_ids = itertools.count(10100)
         self._ticks = itertools.count()
+        self.echo_credentials = False  # hostile: error bodies quote the credentials received
+        self.issue_types = list(ISSUE_TYPES)  # the project's; a test may list thousands
         super().__init__(**kw)
         self.add_issue("Login page is slow for some users", issue_type="10001")
         self.add_issue("Suspicious login from a new country", issue_type="10001")
@@ -126,9 +132,17 @@ class FakeJira(FakeService):
     def outage(self, status: int = 503) -> None:
         self.answer_next(status, {"errorMessages": ["Internal server error"], "errors": {}})
 
+    def answer_raw(self, status: int, text: str, content_type: str | None = None) -> None:
+        """Answer the next request with this text as it is, as JSON unless told otherwise (hostile bodies)."""
+        self._next.append(Response(text, status_line(status), content_type=content_type or self.json_type))
+
     # ---- the service
 
     def answer(self, request: Request) -> Response:
+        if self.echo_credentials:
+            sent = request.headers.get("Authorization", "")
+            decoded = base64.b64decode(sent.removeprefix("Basic ") or "").decode(errors="replace")
+            return _jira(400, errorMessages=[f"Refused {sent} ({decoded})"], errors={"auth": decoded})
         if request.headers.get("Authorization", "") != self.credentials:
             return Response(UNAUTHENTICATED, status_line(401), content_type="text/html;charset=UTF-8",
                             headers={"WWW-Authenticate": 'Basic realm="protected-area"'})
@@ -142,6 +156,10 @@ class FakeJira(FakeService):
             return self._search(request.args.get("jql", ""))
         if path == f"{API}/search":
             return _jira(410, errorMessages=[SEARCH_REMOVED])
+        if path == f"{API}/myself" and method == "GET":
+            return json_response(200, {"accountId": "5b10a2844c20165700ede21g", "emailAddress": EMAIL,
+                                       "displayName": "SOC bot", "groups": {"items": [{"name": "jira-admins"}]}},
+                                 self.json_type)
         match = re.fullmatch(rf"{API}/issue/([^/]+)(/comment)?", path)
         if match:
             issue = self.issue_by_key(match.group(1))
@@ -160,8 +178,8 @@ class FakeJira(FakeService):
             return _jira(404, errorMessages=[f"No project could be found with key '{parts[0]}'."])
         if len(parts) == 2:
             return self._page("issueTypes", [{"self": f"{self.url}{API}/issuetype/{t['id']}", **t}
-                                             for t in ISSUE_TYPES])
-        if parts[2] not in {t["id"] for t in ISSUE_TYPES}:
+                                             for t in self.issue_types])
+        if parts[2] not in {t["id"] for t in self.issue_types}:
             return _jira(404, errorMessages=[f"Issue type with id '{parts[2]}' does not exist."])
         return self._page("fields", _fields(parts[2]))
 

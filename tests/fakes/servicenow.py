@@ -6,12 +6,20 @@ JWT-bearer grant: the assertion's RS256 signature is verified with the public ke
 (`kid`), and its claims as ServiceNow checks them (iss = aud = the OAuth client, sub = the user, exp in the
 future). Tokens expire. Errors carry ServiceNow's `{"error": {"message", "detail"}, "status": "failure"}`.
 Faults can be scripted: throttling (429 with Retry-After), an outage (500), or any next answer.
+
+Lists are filtered by their `sysparm_query` read as ServiceNow reads an encoded query: conditions joined by
+`^` (AND), `^OR` (OR with the condition before) and `^NQ` (a new query ORed with the others), ORDERBY terms
+aside; so a value that smuggles a `^` in changes which records match, as it would on a real instance.
+Hostile modes for the security tests: `echo_credentials` quotes the Authorization header in every API
+error, `echo_grant` quotes the token request's assertion and client secret in the token endpoint's error,
+and `answer_raw` scripts any JSON text as the next answer.
 """
 
 from __future__ import annotations
 
 import base64
 import itertools
+import re
 import threading
 import time
 import uuid
@@ -131,6 +139,8 @@ class FakeServiceNow(service.FakeService):
         self.observables_fault: tuple[int, dict] | None = None  # how the observables endpoint fails, if it does
         self.tokens: dict[str, float] = {}  # access token -> when it expires (epoch seconds)
         self._numbers = itertools.count(10001)
+        self.echo_credentials = False  # hostile: API errors quote the Authorization header received
+        self.echo_grant = False  # hostile: the token endpoint's error quotes the assertion and client secret
         self._data_lock = threading.Lock()
         super().__init__(**kw)
 
@@ -146,6 +156,10 @@ class FakeServiceNow(service.FakeService):
 
     def outage(self) -> None:
         self.answer_next(500, error_body("Internal server error", "The instance is unavailable."))
+
+    def answer_raw(self, status: int, text: str) -> None:
+        """Answer the next request with this text as it is, as JSON (hostile bodies)."""
+        self._next.append(Response(text, service.status_line(status), content_type=self.json_type))
 
     def expire_tokens(self) -> None:
         with self._data_lock:
@@ -173,6 +187,9 @@ class FakeServiceNow(service.FakeService):
         path = request.path
         if path == "/oauth_token.do" and request.method == "POST":
             return self._token(request)
+        if self.echo_credentials:
+            return _json(401, error_body("User Not Authenticated",
+                                         f"Refused Authorization: {request.headers.get('Authorization', '')}"))
         if not self._authenticated(request):
             return _json(401, NOT_AUTHENTICATED)
         parts = path.strip("/").split("/")
@@ -208,6 +225,9 @@ class FakeServiceNow(service.FakeService):
         form = {k: v for k, v in request.form.items()}
         grant = Grant(form)
         self.grants.append(grant)
+        if self.echo_grant:
+            return _json(400, {"error": "invalid_grant", "error_description":
+                               f"assertion {form.get('assertion')} with secret {form.get('client_secret')} refused"})
         denied = _json(401, {"error_description": "access_denied", "error": "server_error"})
         if (form.get("grant_type") != JWT_BEARER or form.get("client_id") != CLIENT_ID
                 or form.get("client_secret") != CLIENT_SECRET or self.public_key is None):
@@ -245,12 +265,10 @@ class FakeServiceNow(service.FakeService):
         if table != "sys_choice":
             return _json(400, NO_RESOURCE)
         query = request.args.get("sysparm_query", "")
-        terms = query.split("^")
-        tables = {t.removeprefix("ORname=").removeprefix("name=") for t in terms if "name=" in t}
-        elements = {t.removeprefix("ORelement=").removeprefix("element=") for t in terms if "element=" in t}
-        rows = [{"label": label, "value": value, "dependent_value": dependent, "element": element}
-                for name, element, value, label, dependent in CHOICES if name in tables and element in elements]
-        return _json(200, {"result": rows})
+        rows = [{"name": name, "label": label, "value": value, "dependent_value": dependent, "element": element,
+                 "language": "en"} for name, element, value, label, dependent in CHOICES]
+        fields = ("label", "value", "dependent_value", "element")
+        return _json(200, {"result": [{k: r[k] for k in fields} for r in rows if matches(r, query)]})
 
     def _table(self, request: Request, table: str, sys_id: str | None) -> Response:
         records = self.records[table]
@@ -258,8 +276,7 @@ class FakeServiceNow(service.FakeService):
             return _json(201, {"result": self._insert(table, request.get_json(silent=True) or {})})
         if sys_id is None and request.method == "GET":
             query = request.args.get("sysparm_query", "")
-            wanted = query.partition("correlation_id=")[2]
-            found = sorted((r for r in records.values() if r.get("correlation_id") == wanted),
+            found = sorted((r for r in records.values() if matches(r, query)),
                            key=lambda r: r["sys_created_on"], reverse=True)
             return _json(200, {"result": found})
         record = records.get(sys_id or "")
@@ -315,6 +332,34 @@ class FakeServiceNow(service.FakeService):
         records = (request.get_json(silent=True) or {}).get("records") or []
         self.events.extend(records)
         return _json(200, {"result": {"Default Bulk Endpoint": f"{len(records)} events were inserted"}})
+
+
+_CONDITION = re.compile(r"^(?P<field>[A-Za-z_][\w.]*?)(?P<op>ISNOTEMPTY|ISEMPTY|!=|=|LIKE|STARTSWITH)(?P<value>.*)$", re.S)
+
+
+def _holds(record: dict, condition: str) -> bool:
+    match = _CONDITION.match(condition)
+    if match is None:
+        return False  # ServiceNow ignores a term it cannot read; here it matches nothing
+    value, wanted, op = str(record.get(match["field"], "")), match["value"], match["op"]
+    return {"ISNOTEMPTY": value != "", "ISEMPTY": value == "", "=": value == wanted, "!=": value != wanted,
+            "LIKE": wanted.lower() in value.lower(), "STARTSWITH": value.startswith(wanted)}[op]
+
+
+def matches(record: dict, query: str) -> bool:
+    """Whether `record` is in the answer to the encoded query `query` (an empty query matches all)."""
+    for group in query.split("^NQ"):
+        conditions: list[list[str]] = []  # ANDed; each a list of ORed conditions
+        for term in group.split("^"):
+            if not term or term.startswith(("ORDERBY", "ORDERBYDESC")):
+                continue
+            if term.startswith("OR") and conditions:
+                conditions[-1].append(term[2:])
+            else:
+                conditions.append([term])
+        if all(any(_holds(record, c) for c in ored) for ored in conditions):
+            return True
+    return False
 
 
 def _json(status: int, body: dict) -> Response:

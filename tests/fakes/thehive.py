@@ -7,6 +7,10 @@ PATCH (204), commented with POST /api/v1/case/{id}/comment (201); alerts are cre
 /api/v1/alert (201; 400 `CreateError` when the type/source/sourceRef already exists). Errors are TheHive's
 `{"type", "message"}` bodies. Faults (429 with Retry-After, 500, anything at all) are scripted for the
 next requests. Everything received is kept in `received`; the cases and alerts it holds in `cases`/`alerts`.
+
+Beyond cases and alerts it serves what an id put into a path must never reach: `GET /api/v1/user/{login}/key`
+answers a user's API key as text, as TheHive does for an org admin's key. `echo_credentials` (hostile) quotes
+the Authorization header in every error body; `answer_raw` scripts any JSON text as the next answer.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import itertools
 import json
 import re
 import time
+from http import HTTPStatus
 
 from werkzeug.wrappers import Request, Response
 
@@ -24,11 +29,14 @@ API_KEY = "Vq7Lw3Rz9T0hk2Bx8mP4"
 ORGANISATION = "SOC"
 ORGANISATIONS = ("SOC", "admin")
 USER = "kibana@thehive.local"
+ADMIN = "admin@thehive.local"
+ADMIN_KEY = "Zr8Pn4Kw1Tq6Hs3Vb9Dx"  # another user's key: no connector holds it
 SEVERITY_LABELS = {1: "LOW", 2: "MEDIUM", 3: "HIGH", 4: "CRITICAL"}
 TLP_LABELS = {0: "CLEAR", 1: "GREEN", 2: "AMBER", 3: "AMBER+STRICT", 4: "RED"}
 
 _CASE = re.compile(r"^/api/v1/case/([^/]+)$")
 _COMMENT = re.compile(r"^/api/v1/case/([^/]+)/comment$")
+_USER_KEY = re.compile(r"^/api/v1/user/([^/]+)/key$")
 
 
 def error(status: int, kind: str, message: str, **headers) -> Response:
@@ -42,6 +50,8 @@ class FakeTheHive(FakeService):
         self.alerts: list[dict] = []
         self._ids = itertools.count(41080, 8)
         self._numbers = itertools.count(1)
+        self.keys = {USER: api_key, ADMIN: ADMIN_KEY}  # each user's API key, by login
+        self.echo_credentials = False  # hostile: error bodies quote the credentials received
         super().__init__(**kw)
 
     # ---- what tests read
@@ -63,9 +73,15 @@ class FakeTheHive(FakeService):
     def outage(self) -> None:
         self.answer_next(500, {"type": "InternalError", "message": "Unexpected error: database unavailable"})
 
+    def answer_raw(self, status: int, text: str) -> None:
+        """Answer the next request with this text as it is, as JSON (hostile bodies)."""
+        self._next.append(Response(text, f"{status} {HTTPStatus(status).phrase}", content_type=self.json_type))
+
     # ---- the service
 
     def answer(self, request: Request) -> Response:
+        if self.echo_credentials:
+            return error(400, "BadRequest", f"Refused Authorization: {request.headers.get('Authorization', '')}")
         if not request.path.startswith("/api/v1/"):
             return error(404, "NotFoundError", f"{request.path} not found")
         if request.headers.get("Authorization", "") != f"Bearer {self.api_key}":
@@ -80,6 +96,8 @@ class FakeTheHive(FakeService):
         return self._route(request.method, request.path, body)
 
     def _route(self, method: str, path: str, body) -> Response:
+        if (match := _USER_KEY.match(path)) and method == "GET" and match.group(1) in self.keys:
+            return Response(self.keys[match.group(1)], content_type="text/plain")
         if (method, path) == ("POST", "/api/v1/case"):
             return self._create_case(body)
         if (method, path) == ("POST", "/api/v1/alert"):

@@ -7,6 +7,9 @@ cloud. POST /playbook/search answers the server's playbooks as XSOAR does (with 
 POST /incident creates an incident (201 and the incident). Faults (429 with Retry-After, 500, anything at
 all) are scripted for the next requests. Everything received is kept in `received`, the incidents in
 `incidents`.
+
+Hostile modes for the security tests: `echo_credentials` quotes the credentials received in every error body,
+and `answer_raw` scripts any JSON text as the next answer.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import json
 
 from werkzeug.wrappers import Request, Response
 
-from tests.fakes.service import FakeService, json_response
+from tests.fakes.service import FakeService, json_response, status_line
 
 API_KEY = "Xk93TbQ2vL7sNw4RcZ1pJm8E"
 API_KEY_ID = "17"
@@ -42,6 +45,7 @@ class FakeXsoar(FakeService):
         self.playbooks = [dict(p, version=4, propagationLabels=["all"], tasks={}) for p in PLAYBOOKS]
         self.incidents: list[dict] = []
         self._ids = itertools.count(178791)
+        self.echo_credentials = False  # hostile: error bodies quote the credentials received
         super().__init__(**kw)
 
     # ---- faults for the next requests, answered in order before the normal rules
@@ -51,6 +55,10 @@ class FakeXsoar(FakeService):
                                "detail": "API rate limit exceeded", "error": "API rate limit exceeded",
                                "encrypted": False, "multires": None}, {"Retry-After": retry_after})
 
+    def answer_raw(self, status: int, text: str) -> None:
+        """Answer the next request with this text as it is, as JSON (hostile bodies)."""
+        self._next.append(Response(text, status_line(status), content_type=self.json_type))
+
     def outage(self) -> None:
         self.answer_next(500, {"id": "internal_error", "status": 500, "title": "Internal Server Error",
                                "detail": "failed to save incident", "error": "failed to save incident",
@@ -59,6 +67,9 @@ class FakeXsoar(FakeService):
     # ---- the service
 
     def answer(self, request: Request) -> Response:
+        if self.echo_credentials:
+            return on_premises_error(400, "Bad Request", f"refused key {request.headers.get('Authorization')} "
+                                     f"(id {request.headers.get('x-xdr-auth-id')})")
         cloud = request.path.startswith(CLOUD_PREFIX + "/")
         path = request.path.removeprefix(CLOUD_PREFIX) if cloud else request.path
         if cloud and (request.headers.get("Authorization") != self.api_key

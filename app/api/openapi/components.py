@@ -227,7 +227,7 @@ def _connector_response(ctype: ConnectorType, p: str) -> dict[str, Any]:
                 "description": "The validated config, defaults filled in. Absent for preconfigured connectors.",
             },
             "is_preconfigured": {**flag, "description": "Declared in Switchboard's config file; read-only."},
-            "is_deprecated": {**flag, "description": "Always false in Switchboard."},
+            "is_deprecated": {**flag, "description": "True for a connector Kibana calls deprecated (ServiceNow on the legacy Table API)."},
             "is_missing_secrets": {
                 **flag,
                 "description": "True after an import without secrets; the connector cannot run until they are "

@@ -28,6 +28,14 @@ NO_ERRORS = "unknown: errorResponse.errors was null"
 JQL_SPECIAL = re.compile(r"[-!^+&*()\[\]/{}|:?~]")
 # encodeURIComponent leaves these as they are.
 URI_COMPONENT_SAFE = "-_.!~*'()"
+# What an id put into a path may not hold: a character that ends its segment or the path, or an escape that
+# a server may read as one; "." and ".." are refused whole (the HTTP client resolves dot segments).
+PATH_BREAKERS = re.compile(r"[/\\?#%\x00-\x1f\x7f]")
+# Answers nested deeper are refused unread: later walks (masking, JSON encoding) recurse once per level.
+MAX_JSON_DEPTH = 64
+# Issue types whose fields getFields reads one call each; a project with more is refused, not walked.
+MAX_ISSUE_TYPES = 100
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 
 
 class JiraFailure(Exception):
@@ -58,6 +66,24 @@ def escape_jql(text: str) -> str:
     return JQL_SPECIAL.sub(lambda m: "\\\\" + m.group(0), text)
 
 
+def path_segment(value: str, what: str) -> str:
+    """`value` as one path segment, or _Invalid when it could name another endpoint of the service."""
+    if value in ("", ".", "..") or PATH_BREAKERS.search(value):
+        raise _Invalid(f'The {what} "{value}" may not contain "/", "\\", "?", "#", "%" or control characters, '
+                       'nor be empty, "." or ".."')
+    return quote(value, safe=URI_COMPONENT_SAFE)
+
+
+def too_deep(content: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether JSON text nests arrays and objects more than `limit` levels (brackets in strings aside)."""
+    depth = 0
+    for bracket in re.findall(rb"[\[\]{}]", _JSON_STRING.sub(b"", content)):
+        depth = depth + 1 if bracket in (b"[", b"{") else max(depth - 1, 0)
+        if depth > limit:
+            return True
+    return False
+
+
 def summary_line(text: str) -> str:
     """Kibana's trimAndRemoveNewlines: one line, the non-blank lines joined by ", "."""
     return ", ".join(line.strip() for line in re.split(r"[\n\r]", text) if line.strip())
@@ -72,14 +98,17 @@ def iso_date(value: Any) -> str:
             except ValueError:
                 continue
             when = when if when.tzinfo else when.replace(tzinfo=UTC)
-            when = when.astimezone(UTC)
+            try:
+                when = when.astimezone(UTC)
+            except OverflowError:  # year 1 a few hours east of UTC: JavaScript's Date has no such time either
+                break
             return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
     raise _Invalid("Invalid time value")
 
 
 def error_reason(body: bytes) -> str:
     """Kibana's createErrorMessage over the error body as axios holds it (parsed JSON, else the text)."""
-    if not body:
+    if not body or too_deep(body):
         return NO_ERRORS  # axios keeps an empty body as "", which has no `errors`
     try:
         data = http.strict_json(body)
@@ -127,7 +156,8 @@ class JiraApi:
         self.auth = (secrets.email, secrets.apiToken)
         self.base = config.apiUrl.removesuffix("/")
         self.issue_url = f"{self.base}/{API_PATH}/issue"
-        self.issue_types_url = f"{self.base}/{API_PATH}/issue/createmeta/{self.project}/issuetypes"
+        project = quote(self.project, safe=URI_COMPONENT_SAFE)  # an admin's value, still one segment
+        self.issue_types_url = f"{self.base}/{API_PATH}/issue/createmeta/{project}/issuetypes"
         self.search_url = f"{self.base}/{API_PATH}/search/jql"
 
     def view_url(self, key: str) -> str:
@@ -137,7 +167,8 @@ class JiraApi:
 
     def get_incident(self, issue_id: str) -> dict[str, Any]:
         with self._failing(f"Unable to get incident with id {issue_id}"):
-            data = self._call("GET", f"{self.issue_url}/{issue_id}", required=("id", "key"))
+            url = f"{self.issue_url}/{path_segment(issue_id, 'issue id or key')}"
+            data = self._call("GET", url, required=("id", "key"))
             fields = data.get("fields") if isinstance(data.get("fields"), dict) else {}
             return {"id": data["id"], "key": data["key"], "created": fields.get("created"),
                     "updated": fields.get("updated"), **fields}
@@ -157,14 +188,15 @@ class JiraApi:
     def update_incident(self, issue_id: str, incident: dict[str, Any]) -> dict[str, Any]:
         fields = self.issue_fields({k: v for k, v in incident.items() if v is not None})
         with self._failing(f"Unable to update incident with id {issue_id}"):
-            self._call("PUT", f"{self.issue_url}/{issue_id}", body={"fields": fields})
+            self._call("PUT", f"{self.issue_url}/{path_segment(issue_id, 'issue id or key')}",
+                       body={"fields": fields})
             issue = self.get_incident(issue_id)
             return self._pushed(issue, issue["updated"])
 
     def create_comment(self, issue_id: str, comment: dict[str, str]) -> dict[str, str]:
         with self._failing(f"Unable to create comment at incident with id {issue_id}"):
-            data = self._call("POST", f"{self.issue_url}/{issue_id}/comment", body={"body": comment["comment"]},
-                              required=("id", "created"))
+            data = self._call("POST", f"{self.issue_url}/{path_segment(issue_id, 'issue id or key')}/comment",
+                              body={"body": comment["comment"]}, required=("id", "created"))
             return {"commentId": comment["commentId"], "pushedDate": iso_date(data["created"])}
 
     def issue_fields(self, incident: dict[str, Any]) -> dict[str, Any]:
@@ -198,7 +230,7 @@ class JiraApi:
 
     def fields_by_issue_type(self, issue_type_id: str) -> dict[str, dict[str, Any]]:
         with self._failing("Unable to get fields"):
-            data = self._call("GET", f"{self.issue_types_url}/{issue_type_id}")
+            data = self._call("GET", f"{self.issue_types_url}/{path_segment(issue_type_id, 'issue type id')}")
             found = _listed(data, "fields", "values")  # Cloud's name, then Data Center's
             fields: dict[str, dict[str, Any]] = {}
             for field in found:
@@ -215,7 +247,12 @@ class JiraApi:
     def common_fields(self) -> dict[str, dict[str, Any]]:
         """The fields every issue type of the project has (Kibana's getFields, its reduce kept as it is)."""
         common: dict[str, dict[str, Any]] = {}
-        for issue_type in self.issue_types():
+        issue_types = self.issue_types()
+        if len(issue_types) > MAX_ISSUE_TYPES:  # one call per issue type: a hostile list must not mean thousands
+            with self._failing("Unable to get fields"):
+                raise _Invalid(f"The project lists {len(issue_types)} issue types; the fields of at most "
+                               f"{MAX_ISSUE_TYPES} are read")
+        for issue_type in issue_types:
             fields = self.fields_by_issue_type(str(issue_type["id"]))
             common = fields if not common else {k: v for k, v in common.items() if k in fields}
         return common
@@ -230,7 +267,7 @@ class JiraApi:
 
     def issue(self, issue_id: str) -> dict[str, Any]:
         with self._failing(f"Unable to get issue with id {issue_id}"):
-            data = self._call("GET", f"{self.issue_url}/{issue_id}")
+            data = self._call("GET", f"{self.issue_url}/{path_segment(issue_id, 'issue id or key')}")
             return _issue_summary(data if isinstance(data, dict) else {})
 
     # ---------------------------------------------------------------- one call
@@ -274,6 +311,8 @@ def _valid(response: OutboundResponse, content: bytes, method: str, url: str, re
                        f"Supported content types: {JSON_TYPE}")
     if not content.strip():
         data: Any = {}
+    elif too_deep(content):
+        raise _Invalid(f"Response is JSON nested more than {MAX_JSON_DEPTH} levels deep")
     else:
         try:
             data = http.strict_json(content)

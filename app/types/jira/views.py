@@ -58,6 +58,10 @@ class IncidentForm(Widget):
         shown["otherFields"] = json.dumps(other, indent=2) if isinstance(other, dict) else (other or "")
         return shown
 
+    def posted(self, f: FormField, name: str, value: Any) -> dict[str, str]:
+        """What the browser posts for `value`: one input per part (scripted posts and tests use it)."""
+        return {f"{name}.{key}": text for key, text in self.display(f, value).items()}
+
     def read(self, f: FormField, form: MultiDict, name: str, s: Section) -> None:
         parts = {key: form.get(f"{name}.{key}", "") for key in (*TEXT_PARTS, "labels", "otherFields")}
         s.display[f.key] = parts
@@ -90,6 +94,9 @@ class CommentForm(Widget):
         if isinstance(value, list) and value and isinstance(value[0], dict):
             return str(value[0].get("comment") or "")
         return ""
+
+    def posted(self, f: FormField, name: str, value: Any) -> dict[str, str]:
+        return {name: self.display(f, value)}
 
     def read(self, f: FormField, form: MultiDict, name: str, s: Section) -> None:
         text = form.get(name, "")
@@ -156,8 +163,10 @@ def _fields_of(issue_type: str) -> tuple[dict[str, Any] | None, str | None]:
 
 
 def _priorities(fields: dict[str, Any] | None) -> list[str]:
-    allowed = ((fields or {}).get("priority") or {}).get("allowedValues") or []
-    return [str(p["name"]) for p in allowed if isinstance(p, dict) and p.get("name")]
+    priority = (fields or {}).get("priority")
+    allowed = priority.get("allowedValues") if isinstance(priority, dict) else None
+    # Jira's answer is read as it came: a hostile one may hold anything where the list should be.
+    return [str(p["name"]) for p in allowed if isinstance(p, dict) and p.get("name")] if isinstance(allowed, list) else []
 
 
 # ---------------------------------------------------------------- the test pane's pickers

@@ -19,15 +19,19 @@ from app.types.kit.declaration import (
     lookup,
     sub_action,
 )
+from app.types.kit.elasticsearch import NOT_CONFIGURED as ELASTICSEARCH_NOT_CONFIGURED
+from app.types.kit.elasticsearch import Elasticsearch
 from app.types.kit.result import GENERIC_ERROR, Failed, Result, TokenUsage
 from app.types.kit.schema import EmptySchema, Field, Schema, Url, describe_errors, url_fields
 
 __all__ = [
+    "ELASTICSEARCH_NOT_CONFIGURED",
     "EXAMPLE_CASE",
     "GENERIC_ERROR",
     "CaseView",
     "ConnectorType",
     "Context",
+    "Elasticsearch",
     "EmptySchema",
     "ExecuteReturn",
     "Failed",

@@ -9,6 +9,7 @@ from app.outbound import BoundHttp
 from app.types.kit.schema import Schema
 
 if TYPE_CHECKING:
+    from app.types.kit.elasticsearch import Elasticsearch
     from app.types.kit.tokens import TokenStore
 
 C = TypeVar("C", bound=Schema)
@@ -22,7 +23,8 @@ class Context(Generic[C, S, P]):
 
     `params` is the sub-action's own params for sub-action types. `http` records every exchange into
     the run's trace (the test pane, the event log's HTTP status); `tokens` caches this connector's
-    OAuth2/JWT access tokens for every worker and host.
+    OAuth2/JWT access tokens for every worker and host; `elasticsearch` is the `[elasticsearch]` cluster
+    (None when the config file names none).
     """
 
     connector_id: str
@@ -33,6 +35,7 @@ class Context(Generic[C, S, P]):
     http: BoundHttp
     tokens: TokenStore
     sub_action: str | None = None
+    elasticsearch: Elasticsearch | None = None
 
     def mask(self, *values: str) -> None:
         """Keep secrets the run learns from a service (a webhook's secret path) out of everything it shows."""

@@ -111,6 +111,8 @@ class ConnectorType:
     calls_out: ClassVar[bool] = True
     sub_actions: ClassVar[dict[str, SubAction]] = {}
     lookups: ClassVar[dict[str, SubAction]] = {}
+    # True for types that write to the `[elasticsearch]` cluster: their runs get `ctx.elasticsearch`.
+    uses_elasticsearch: ClassVar[bool] = False
     # Set by types a case can be pushed to (see app/types/kit/cases.py): the per-case choices.
     case_fields: ClassVar[type[Schema] | None] = None
 
@@ -221,6 +223,7 @@ class ConnectorType:
     def context(
         self, connector_id: str, connector_name: str, config: dict[str, Any], secrets: dict[str, Any],
         raw_params: dict[str, Any], *, http: BoundHttp, tokens: Any, lookup: str | None = None,
+        elasticsearch: Any = None,
     ) -> Context:
         """A run's context from stored values (for a lookup when named); raises InvalidSettings or ParamsError."""
         config_model, secrets_model = self.validate_connector(config, secrets)
@@ -233,7 +236,8 @@ class ConnectorType:
                 name, params = lookup, self.lookups[lookup].params.model_validate(raw_params)
             except ValidationError as exc:
                 raise ParamsError(f"Request validation failed ({describe_errors(exc)})") from exc
-        return Context(connector_id, connector_name, config_model, secrets_model, params, http, tokens, name)
+        return Context(connector_id, connector_name, config_model, secrets_model, params, http, tokens, name,
+                       elasticsearch)
 
     # ------------------------------------------------------------- running
 
@@ -246,6 +250,11 @@ class ConnectorType:
         except Failed as failed:
             return failed.result
         return _ending_failed(out) if inspect.isgenerator(out) else out
+
+    def connector_deprecated(self, config: dict[str, Any] | None) -> bool:
+        """Whether a connector with this stored config is deprecated (Kibana's `isConnectorDeprecated`:
+        ServiceNow connectors on the legacy Table API); the API's `is_deprecated`."""
+        return False
 
     def case_incident(self, case: CaseView, fields: Any) -> dict[str, Any]:
         """The `incident` of this type's `pushToService` params for `case` (types with `case_fields`)."""

@@ -95,8 +95,7 @@ class Comment(Schema):
 
 class PushParams(Schema):
     incident: Incident = Field(label="Incident", widget="resilient_incident")
-    comments: list[Comment] | None = Field(
-        None, label="Additional comments", help='e.g. [{"commentId": "1", "comment": "Seen on web-01"}]')
+    comments: list[Comment] | None = Field(None, label="Additional comments", widget="resilient_comment")
 
 
 class GetIncidentParams(Schema):
@@ -186,7 +185,7 @@ class Resilient(ConnectorType):
 
     def _call(self, ctx: Ctx, method: str, path: str, doing: str, body: Any = None) -> Any:
         """One call under the org's URL; its JSON answer, or Failed in Kibana's words for `doing`."""
-        url = f"{ctx.config.apiUrl}/rest/orgs/{ctx.config.orgId}{path}"
+        url = f"{ctx.config.apiUrl.rstrip('/')}/rest/orgs/{ctx.config.orgId}{path}"
         headers = {"Content-Type": "application/json"}
         try:
             response = ctx.http.request(method, url, headers=headers, auth=(ctx.secrets.apiKeyId, ctx.secrets.apiKeySecret),

@@ -105,7 +105,24 @@ class IncidentFields(Widget):
         s.data[f.key] = incident
 
 
+class AdditionalComment(Widget):
+    """Kibana's "Additional comments": one text, pushed as the comment with id 1."""
+
+    template = "widgets/textarea.html"
+
+    def display(self, f: FormField, value: Any) -> Any:
+        first = value[0] if isinstance(value, list) and value else None
+        return str(first.get("comment") or "") if isinstance(first, dict) else ""
+
+    def read(self, f: FormField, form: MultiDict, name: str, s: Section) -> None:
+        text = form.get(name, "")
+        s.display[f.key] = text
+        if text.strip():
+            s.data[f.key] = [{"commentId": "1", "comment": text}]
+
+
 register(IncidentFields("resilient_incident"))
+register(AdditionalComment("resilient_comment"))
 register(ServiceChoices("resilient_incident_types", multiple=True, noun="incident types"))
 register(ServiceChoices("resilient_severity", multiple=False, noun="severities"))
 
@@ -114,30 +131,31 @@ register(ServiceChoices("resilient_severity", multiple=False, noun="severities")
 
 # A posted field name becomes an element id in the answer: only plain dotted names are taken.
 FIELD_NAME = re.compile(r"[A-Za-z][\w.-]{0,199}")
-CONNECTOR_PAGE = re.compile(r"/connectors/([0-9a-f-]{36})/?(?:\?.*)?$")
+CONNECTOR_PAGE = re.compile(r"/connectors/([0-9a-f-]{36})(?:[/?#]|$)")
 
 
 def _stored_connector_id() -> str:
-    """The saved connector whose page asks: named by the picker, or the page itself (after a sub-action swap)."""
-    named = request.form.get("stored_connector_id", "")
-    if named:
-        return named
+    """The saved connector asked about when no connector form is posted: the one the picker names (its page),
+    a `connector_id` (a case's push dialog), or the page htmx says it was asked from (after a sub-action swap)."""
+    form = request.form
+    if "config.apiUrl" in form:
+        return ""
     page = CONNECTOR_PAGE.search(request.headers.get("HX-Current-URL", ""))
-    return page.group(1) if page and "config.apiUrl" not in request.form else ""
+    return form.get("stored_connector_id") or form.get("connector_id") or (page.group(1) if page else "")
 
 
 def _run(sub_action: str) -> tuple[executions.Run, str]:
-    stored_id = _stored_connector_id()
     who = principal()
-    if stored_id:
-        connector = store.get(stored_id)
+    if "config.apiUrl" in request.form:  # a connector form: its unsaved values, an admin's to run
+        if not who.is_admin:
+            abort(403, description="Only admins can do that; your account can view and test connectors.")
+        target, stored_id = form_target(get_type(Resilient.id)), ""
+    else:
+        stored_id = _stored_connector_id()
+        connector = store.get(stored_id) if stored_id else None
         if connector is None or connector.connector_type_id != Resilient.id:
             abort(404, description=f"No IBM Resilient connector {stored_id}.")
         target = executions.target_for(connector)
-    else:
-        if not who.is_admin:  # the form's unsaved values are an admin's to run
-            abort(403, description="Only admins can do that; your account can view and test connectors.")
-        target = form_target(get_type(Resilient.id))
     run = executions.execute(target, {"subAction": sub_action, "subActionParams": {}}, source="form", actor=who.actor)
     return run, stored_id
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,14 @@ SYS_DICTIONARY_QUERY = (
 TABLE_GET = ("table", "get")
 HEALTH_GET = ("health", "get")
 _NO_DATA = object()
+# What a sys_id put into a path may not hold: a character that ends its segment or the path, or an escape an
+# instance may read as one; "." and ".." are refused whole (the HTTP client resolves dot segments).
+PATH_BREAKERS = re.compile(r"[/\\?#%\x00-\x1f\x7f]")
+# An encoded query's separator: a value holding one would add conditions (`^OR…`, `^NQ…`) to the query.
+QUERY_SEPARATOR = "^"
+# Answers nested deeper are refused unread: later walks (masking, JSON encoding) recurse once per level.
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,32 @@ def add_message(err: ServiceNowError, text: str, context: tuple[str, str | None]
     err.message = f"[Action][{SERVICENOW}]: {' '.join(parts)}"
     err.reason = None
     return err
+
+
+def path_segment(value: str, what: str = "sys_id") -> str:
+    """`value` as one path segment, or a ServiceNowError when it could name another endpoint of the instance."""
+    if value in ("", ".", "..") or PATH_BREAKERS.search(value):
+        raise ServiceNowError(f'The {what} "{value}" may not contain "/", "\\", "?", "#", "%" or control '
+                              'characters, nor be empty, "." or ".."', status="400")
+    return quote(value, safe="")
+
+
+def query_value(value: str, what: str) -> str:
+    """`value` for an encoded query, URL-encoded; a ServiceNowError when it holds the query's separator."""
+    if QUERY_SEPARATOR in value:
+        raise ServiceNowError(f'The {what} "{value}" may not contain "^": ServiceNow would read what follows '
+                              "as more conditions of the query", status="400")
+    return quote(value, safe="")
+
+
+def too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether JSON text nests arrays and objects more than `limit` levels (brackets in strings aside)."""
+    depth = 0
+    for bracket in re.findall(r"[\[\]{}]", _JSON_STRING.sub("", text)):
+        depth = depth + 1 if bracket in "[{" else max(depth - 1, 0)
+        if depth > limit:
+            return True
+    return False
 
 
 def pushed_date(timestamp: Any) -> str:
@@ -223,7 +258,11 @@ class ServiceNowClient:
         doing = f"Unable to get incident with id {incident_id}"
         if incident_id.strip() == "":
             raise add_message(ServiceNowError("Incident id is empty."), doing, TABLE_GET)
-        found = self.get(f"{self.table_url}/{quote(incident_id, safe='')}", TABLE_GET, doing)
+        try:
+            url = f"{self.table_url}/{path_segment(incident_id)}"
+        except ServiceNowError as err:
+            raise add_message(err, doing, TABLE_GET) from None
+        found = self.get(url, TABLE_GET, doing)
         return found if isinstance(found, dict) else {}
 
     def _write(self, method: str, url: str, incident: dict, extra: dict | None = None) -> dict:
@@ -260,7 +299,7 @@ class ServiceNowClient:
     def update_incident(self, incident_id: str, incident: dict) -> dict:
         try:
             if self.use_table_api:
-                record = self._write("PATCH", f"{self.table_url}/{quote(incident_id, safe='')}", incident)
+                record = self._write("PATCH", f"{self.table_url}/{path_segment(incident_id)}", incident)
             else:  # the app finds the incident by this field; its Import Set API takes POST only
                 record = self._write("POST", self.import_set_url, incident, {"elastic_incident_id": incident_id})
         except ServiceNowError as err:
@@ -271,7 +310,10 @@ class ServiceNowClient:
         doing = f"Unable to get incident by correlation ID {correlation_id}"
         if correlation_id.strip() == "":
             raise add_message(ServiceNowError("Correlation ID is empty."), doing, TABLE_GET)
-        query = "ORDERBYDESCsys_created_on^correlation_id=" + quote(correlation_id, safe="")
+        try:
+            query = "ORDERBYDESCsys_created_on^correlation_id=" + query_value(correlation_id, "correlation ID")
+        except ServiceNowError as err:
+            raise add_message(err, doing, TABLE_GET) from None
         found = self.get(f"{self.table_url}?sysparm_query={query}", TABLE_GET, doing)
         return found[0] if isinstance(found, list) and found and isinstance(found[0], dict) else None
 
@@ -304,7 +346,10 @@ class ServiceNowClient:
         return found if isinstance(found, list) else []
 
     def get_choices(self, fields: list[str]) -> Any:
-        names = [quote(f, safe="") for f in fields] or ["undefined"]
+        try:
+            names = [query_value(f, "field") for f in fields] or ["undefined"]
+        except ServiceNowError as err:
+            raise add_message(err, "Unable to get choices", TABLE_GET) from None
         elements = "^OR".join(f"element={name}" for name in names)
         query = f"name=task^ORname={self.product.table}^{elements}^language=en"
         url = f"{self.base}/api/now/table/sys_choice?sysparm_query={query}&sysparm_fields=label,value,dependent_value,element"
@@ -317,8 +362,9 @@ class ServiceNowClient:
             raise add_message(err, "Unable to add event") from None
 
     def bulk_add_observables(self, observables: list[dict], incident_id: str) -> Any:
-        url = f"{self.base}/api/{self.product.app_scope}/elastic_api/incident/{quote(incident_id, safe='')}/observables/bulk"
         try:
+            url = (f"{self.base}/api/{self.product.app_scope}/elastic_api/incident/{path_segment(incident_id)}"
+                   "/observables/bulk")
             self.check_app()
             data = self.call("POST", url, observables)
             self.check_instance(data)
@@ -332,6 +378,9 @@ def _body(response: http.OutboundResponse) -> Any:
     text = response.text
     if not text.strip():
         return ""
+    if too_deep(text):
+        raise ServiceNowError(f"The answer is JSON nested more than {MAX_JSON_DEPTH} levels deep",
+                              http_status=response.status_code, retry=False)
     try:
         return http.strict_json(text)
     except ValueError:

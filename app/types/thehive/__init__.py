@@ -11,8 +11,10 @@ when no answer came. Answers missing what Kibana's response schemas require are 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from app.types.kit import (
     GENERIC_ERROR,
@@ -38,6 +40,12 @@ from app.types.thehive.schemas import (
 )
 
 API_PATH = "/api/v1"
+# What a case id put into a path may not hold: a character that ends its segment or the path, or an escape a
+# server may read as one; "." and ".." are refused whole (the HTTP client resolves dot segments).
+PATH_BREAKERS = re.compile(r"[/\\?#%\x00-\x1f\x7f]")
+# Answers nested deeper are refused unread: later walks (masking, JSON encoding) recurse once per level.
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 
 _EXAMPLE_PUSH = {
     "incident": {"title": "Switchboard test case", "description": "Created to test the TheHive connector.",
@@ -52,9 +60,28 @@ _EXAMPLE_ALERT = {
 _EXAMPLE_GET = {"externalId": "~41080"}
 
 
+def case_path(case_id: str) -> str:
+    """`/case/<id>`, or Failed when the id could name another endpoint of TheHive (another user's API key)."""
+    if case_id in ("", ".", "..") or PATH_BREAKERS.search(case_id):
+        raise Failed(Result.error(
+            GENERIC_ERROR, f'The case id "{case_id}" may not contain "/", "\\", "?", "#", "%" or control '
+            'characters, nor be empty, "." or ".."', retry=False))
+    return f"/case/{quote(case_id, safe='')}"
+
+
+def too_deep(content: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether JSON text nests arrays and objects more than `limit` levels (brackets in strings aside)."""
+    depth = 0
+    for bracket in re.findall(rb"[\[\]{}]", _JSON_STRING.sub(b"", content)):
+        depth = depth + 1 if bracket in (b"[", b"{") else max(depth - 1, 0)
+        if depth > limit:
+            return True
+    return False
+
+
 def error_text(response: http.OutboundResponse) -> str:
     """Kibana's getResponseErrorMessage: TheHive's `{type, message}` body, read as it is (undefined if absent)."""
-    body = http.json_or_none(response)
+    body = None if too_deep(response.content) else http.json_or_none(response)
     body = body if isinstance(body, dict) else {}
     return f"API Error: {body.get('type', 'undefined')} - {body.get('message', 'undefined')}"
 
@@ -117,6 +144,8 @@ class TheHive(ConnectorType):
 
     @staticmethod
     def _answer(response: http.OutboundResponse, kind: str) -> dict[str, Any]:
+        if too_deep(response.content):
+            raise Failed(invalid_response(f"Response is JSON nested more than {MAX_JSON_DEPTH} levels deep"))
         data = json_object(response)
         problem = answer_problem(kind, data)
         if problem:
@@ -134,19 +163,22 @@ class TheHive(ConnectorType):
         incident = ctx.params.incident.model_dump(exclude={"externalId"})
         case_id = ctx.params.incident.externalId
         if case_id is not None:
-            self._call(ctx, "PATCH", f"/case/{case_id}", incident)  # TheHive answers 204: nothing to read
+            self._call(ctx, "PATCH", case_path(case_id), incident)  # TheHive answers 204: nothing to read
             pushed = {"id": case_id, "title": incident["title"], "url": self._case_url(ctx, case_id),
                       "pushedDate": iso_millis(datetime.now(UTC))}
         else:
             case = self._answer(self._call(ctx, "POST", "/case", incident), "case")
-            created = datetime.fromtimestamp(case["_createdAt"] / 1000, UTC)
+            try:
+                created = datetime.fromtimestamp(case["_createdAt"] / 1000, UTC)
+            except (OverflowError, OSError, ValueError):  # JavaScript's toISOString() throws on it too
+                raise Failed(Result.error(GENERIC_ERROR, "RangeError: Invalid time value", retry=False)) from None
             pushed = {"id": case["_id"], "title": case["title"], "url": self._case_url(ctx, case["_id"]),
                       "pushedDate": iso_millis(created)}
         if ctx.params.comments:
             pushed["comments"] = []
             for comment in ctx.params.comments:
-                self._answer(self._call(ctx, "POST", f"/case/{pushed['id']}/comment", {"message": comment.comment}),
-                             "comment")
+                self._answer(self._call(ctx, "POST", f"{case_path(pushed['id'])}/comment",
+                                        {"message": comment.comment}), "comment")
                 pushed["comments"].append({"commentId": comment.commentId, "pushedDate": pushed["pushedDate"]})
         return Result.ok(pushed)
 
@@ -157,7 +189,7 @@ class TheHive(ConnectorType):
 
     @sub_action("getIncident", GetIncidentParams, "Read a case", example=_EXAMPLE_GET)
     def get_incident(self, ctx: Context[TheHiveConfig, TheHiveSecrets, GetIncidentParams]) -> Result:
-        return Result.ok(self._answer(self._call(ctx, "GET", f"/case/{ctx.params.externalId}"), "case"))
+        return Result.ok(self._answer(self._call(ctx, "GET", case_path(ctx.params.externalId)), "case"))
 
     # ------------------------------------------------------------- cases
 
