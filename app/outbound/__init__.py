@@ -22,6 +22,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InsecureRequestWarning
 
+from app.json_limits import json_too_deep
 from app.outbound.policy import (
     AddressDenied,
     OutboundError,
@@ -166,8 +167,12 @@ class OutboundResponse:
         return self.content.decode(self._raw.encoding or "utf-8", errors="replace")
 
     def json(self):
+        """The body as JSON; ValueError when it is not JSON or nests deeper than anything may walk."""
         import json
 
+        too_deep = json_too_deep(self.content)
+        if too_deep:
+            raise ValueError(too_deep)
         return json.loads(self.content)
 
     def iter_bytes(self, chunk_size: int = 8192) -> Iterator[bytes]:

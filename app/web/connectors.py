@@ -338,7 +338,12 @@ def _unsaved_target(ctype: ConnectorType, connector=None):
 
 def form_target(ctype: ConnectorType) -> executions.Target:
     """The connector form's unsaved values as a run target, merged with the stored secrets when the form
-    edits a connector (its hidden `connector_id`). For a type's own views, e.g. a picker's choices."""
+    edits a connector (its hidden `connector_id`). For a type's own views, e.g. a picker's choices.
+
+    Admins only, whatever the calling view checked: typed values with a saved connector's stored secrets
+    are what editing is, and a viewer must not send those secrets to a URL of their choosing."""
+    if not principal().is_admin:
+        abort(403, description="Only admins can do that; your account can view and test saved connectors.")
     connector_id = request.form.get("connector_id", "")
     connector = _editable(connector_id) if connector_id else None
     if connector is not None and connector.connector_type_id != ctype.id:

@@ -11,9 +11,9 @@ the stream's fetch.
 
 from __future__ import annotations
 
-import re
-
 from flask import Flask, Response
+
+from app.json_limits import MAX_JSON_DEPTH, json_depth, json_too_deep  # shared with the outbound layer
 
 # sha256 of htmx 2.0.11's indicator <style> (includeIndicatorStyles), the only inline style allowed.
 HTMX_INDICATOR_STYLE_HASH = "sha256-faU7yAF8NxuMTNEwVmBz+VcYeIoBQ2EMHW3WaVxCvnk="
@@ -46,39 +46,4 @@ def register(app: Flask) -> None:
     app.after_request(_add_headers)
 
 
-# --- JSON nesting (issue #7 item 7) ---------------------------------------------------------------------
-# Real payloads nest a handful of levels (a Bedrock message's content blocks, Slack's Block Kit, PagerDuty's
-# custom details: under 10). Every JSON value here is later walked by recursive code (json itself, jsonify,
-# the masker's `deep`, the pretty-printer, pydantic), each taking one or more stack frames per level against
-# Python's limit of 1,000; 64 levels leaves ample room for any real payload and a wide margin below that limit.
-MAX_JSON_DEPTH = 64
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-
-
-def json_depth(text: str | bytes, limit: int = MAX_JSON_DEPTH) -> int:
-    """How deeply `text` nests arrays and objects (brackets inside strings do not count), without parsing
-    it and without recursion; counting stops once past `limit`."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", errors="replace")
-    if "[" not in text and "{" not in text:
-        return 0
-    depth = deepest = 0
-    for char in _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)):
-        if char in "[{":
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if deepest > limit:
-                    break
-        else:
-            depth = max(depth - 1, 0)
-    return deepest
-
-
-def json_too_deep(text: str | bytes) -> str | None:
-    """Why `text` is refused before it is parsed, or None."""
-    if json_depth(text) > MAX_JSON_DEPTH:
-        return (f"JSON nested more than {MAX_JSON_DEPTH} levels deep is refused: no connector needs that many, "
-                "and deeper values would exhaust the server's stack.")
-    return None
+__all__ = ["MAX_JSON_DEPTH", "json_depth", "json_too_deep", "register"]

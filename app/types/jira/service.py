@@ -31,11 +31,8 @@ URI_COMPONENT_SAFE = "-_.!~*'()"
 # What an id put into a path may not hold: a character that ends its segment or the path, or an escape that
 # a server may read as one; "." and ".." are refused whole (the HTTP client resolves dot segments).
 PATH_BREAKERS = re.compile(r"[/\\?#%\x00-\x1f\x7f]")
-# Answers nested deeper are refused unread: later walks (masking, JSON encoding) recurse once per level.
-MAX_JSON_DEPTH = 64
 # Issue types whose fields getFields reads one call each; a project with more is refused, not walked.
 MAX_ISSUE_TYPES = 100
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 
 
 class JiraFailure(Exception):
@@ -74,16 +71,6 @@ def path_segment(value: str, what: str) -> str:
     return quote(value, safe=URI_COMPONENT_SAFE)
 
 
-def too_deep(content: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Whether JSON text nests arrays and objects more than `limit` levels (brackets in strings aside)."""
-    depth = 0
-    for bracket in re.findall(rb"[\[\]{}]", _JSON_STRING.sub(b"", content)):
-        depth = depth + 1 if bracket in (b"[", b"{") else max(depth - 1, 0)
-        if depth > limit:
-            return True
-    return False
-
-
 def summary_line(text: str) -> str:
     """Kibana's trimAndRemoveNewlines: one line, the non-blank lines joined by ", "."""
     return ", ".join(line.strip() for line in re.split(r"[\n\r]", text) if line.strip())
@@ -108,7 +95,7 @@ def iso_date(value: Any) -> str:
 
 def error_reason(body: bytes) -> str:
     """Kibana's createErrorMessage over the error body as axios holds it (parsed JSON, else the text)."""
-    if not body or too_deep(body):
+    if not body:
         return NO_ERRORS  # axios keeps an empty body as "", which has no `errors`
     try:
         data = http.strict_json(body)
@@ -311,12 +298,10 @@ def _valid(response: OutboundResponse, content: bytes, method: str, url: str, re
                        f"Supported content types: {JSON_TYPE}")
     if not content.strip():
         data: Any = {}
-    elif too_deep(content):
-        raise _Invalid(f"Response is JSON nested more than {MAX_JSON_DEPTH} levels deep")
     else:
         try:
             data = http.strict_json(content)
-        except ValueError:
+        except ValueError:  # the kit's reading also refuses JSON nested too deeply to walk safely
             raise _Invalid("Response is not a valid JSON") from None
         if isinstance(data, str) and data:  # lodash's isEmpty lets numbers and booleans through
             raise _Invalid("Response is not a valid JSON")

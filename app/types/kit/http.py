@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from app.json_limits import json_too_deep
 from app.outbound import BoundHttp, OutboundError, OutboundResponse
 from app.types.kit.result import GENERIC_ERROR, Failed, Result
 
@@ -36,6 +37,9 @@ def _not_json(constant: str) -> Any:
 
 def strict_json(text: str | bytes) -> Any:
     """Parse JSON as JavaScript's JSON.parse does (Kibana's reading): NaN and Infinity are refused."""
+    too_deep = json_too_deep(text)
+    if too_deep:
+        raise ValueError(too_deep)
     return json.loads(text, parse_constant=_not_json)
 
 
@@ -65,6 +69,8 @@ def retry_at(retry_after: str | None) -> str | None:
         return None
     try:
         when = datetime.now(UTC) + timedelta(seconds=int(retry_after))
+    except OverflowError:  # more seconds than a date can hold: a throttle without a readable date
+        return None
     except ValueError:
         try:
             when = parsedate_to_datetime(retry_after)

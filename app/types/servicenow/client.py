@@ -33,9 +33,8 @@ _NO_DATA = object()
 PATH_BREAKERS = re.compile(r"[/\\?#%\x00-\x1f\x7f]")
 # An encoded query's separator: a value holding one would add conditions (`^OR…`, `^NQ…`) to the query.
 QUERY_SEPARATOR = "^"
-# Answers nested deeper are refused unread: later walks (masking, JSON encoding) recurse once per level.
-MAX_JSON_DEPTH = 64
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+# A query value ServiceNow evaluates as server-side script (in its sandbox) instead of comparing it.
+SCRIPT_PREFIX = "javascript:"
 
 
 @dataclass(frozen=True)
@@ -123,21 +122,14 @@ def path_segment(value: str, what: str = "sys_id") -> str:
 
 
 def query_value(value: str, what: str) -> str:
-    """`value` for an encoded query, URL-encoded; a ServiceNowError when it holds the query's separator."""
+    """`value` for an encoded query, URL-encoded; a ServiceNowError when it would be read as more than a value."""
     if QUERY_SEPARATOR in value:
         raise ServiceNowError(f'The {what} "{value}" may not contain "^": ServiceNow would read what follows '
                               "as more conditions of the query", status="400")
+    if value.strip().lower().startswith(SCRIPT_PREFIX):
+        raise ServiceNowError(f'The {what} "{value}" may not start with "javascript:": ServiceNow would run it '
+                              "as a script to find the value", status="400")
     return quote(value, safe="")
-
-
-def too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Whether JSON text nests arrays and objects more than `limit` levels (brackets in strings aside)."""
-    depth = 0
-    for bracket in re.findall(r"[\[\]{}]", _JSON_STRING.sub("", text)):
-        depth = depth + 1 if bracket in "[{" else max(depth - 1, 0)
-        if depth > limit:
-            return True
-    return False
 
 
 def pushed_date(timestamp: Any) -> str:
@@ -378,10 +370,7 @@ def _body(response: http.OutboundResponse) -> Any:
     text = response.text
     if not text.strip():
         return ""
-    if too_deep(text):
-        raise ServiceNowError(f"The answer is JSON nested more than {MAX_JSON_DEPTH} levels deep",
-                              http_status=response.status_code, retry=False)
     try:
         return http.strict_json(text)
-    except ValueError:
+    except ValueError:  # not JSON, or nested too deeply to walk safely: read as text, as an HTML page is
         return text

@@ -43,9 +43,6 @@ API_PATH = "/api/v1"
 # What a case id put into a path may not hold: a character that ends its segment or the path, or an escape a
 # server may read as one; "." and ".." are refused whole (the HTTP client resolves dot segments).
 PATH_BREAKERS = re.compile(r"[/\\?#%\x00-\x1f\x7f]")
-# Answers nested deeper are refused unread: later walks (masking, JSON encoding) recurse once per level.
-MAX_JSON_DEPTH = 64
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 
 _EXAMPLE_PUSH = {
     "incident": {"title": "Switchboard test case", "description": "Created to test the TheHive connector.",
@@ -69,19 +66,9 @@ def case_path(case_id: str) -> str:
     return f"/case/{quote(case_id, safe='')}"
 
 
-def too_deep(content: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Whether JSON text nests arrays and objects more than `limit` levels (brackets in strings aside)."""
-    depth = 0
-    for bracket in re.findall(rb"[\[\]{}]", _JSON_STRING.sub(b"", content)):
-        depth = depth + 1 if bracket in (b"[", b"{") else max(depth - 1, 0)
-        if depth > limit:
-            return True
-    return False
-
-
 def error_text(response: http.OutboundResponse) -> str:
     """Kibana's getResponseErrorMessage: TheHive's `{type, message}` body, read as it is (undefined if absent)."""
-    body = None if too_deep(response.content) else http.json_or_none(response)
+    body = http.json_or_none(response)
     body = body if isinstance(body, dict) else {}
     return f"API Error: {body.get('type', 'undefined')} - {body.get('message', 'undefined')}"
 
@@ -144,8 +131,6 @@ class TheHive(ConnectorType):
 
     @staticmethod
     def _answer(response: http.OutboundResponse, kind: str) -> dict[str, Any]:
-        if too_deep(response.content):
-            raise Failed(invalid_response(f"Response is JSON nested more than {MAX_JSON_DEPTH} levels deep"))
         data = json_object(response)
         problem = answer_problem(kind, data)
         if problem:

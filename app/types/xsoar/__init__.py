@@ -9,7 +9,6 @@ Kibana's: `API Error: <status text>`, whatever XSOAR's body says.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import field_validator
@@ -32,9 +31,6 @@ from app.types.kit.http import call_api, invalid_response, json_object
 CLOUD_API_PATH = "/xsoar/public/v1"
 PLAYBOOKS_PATH = "/playbook/search"
 INCIDENT_PATH = "/incident"
-# Answers nested deeper are refused unread: later walks (masking, JSON encoding) recurse once per level.
-MAX_JSON_DEPTH = 64
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 SEVERITY_NAMES = {"0": "Unknown", "0.5": "Informational", "1": "Low", "2": "Medium", "3": "High", "4": "Critical"}
 
 
@@ -80,16 +76,6 @@ class RunParams(Schema):
 
 _EXAMPLE_RUN = {"name": "Switchboard test incident", "playbookId": None, "createInvestigation": False,
                 "severity": 0, "isRuleSeverity": False, "body": None}
-
-
-def too_deep(content: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Whether JSON text nests arrays and objects more than `limit` levels (brackets in strings aside)."""
-    depth = 0
-    for bracket in re.findall(rb"[\[\]{}]", _JSON_STRING.sub(b"", content)):
-        depth = depth + 1 if bracket in (b"[", b"{") else max(depth - 1, 0)
-        if depth > limit:
-            return True
-    return False
 
 
 def error_text(response: http.OutboundResponse) -> str:
@@ -149,8 +135,6 @@ class Xsoar(ConnectorType):
         url = ctx.config.url.rstrip("/") + (CLOUD_API_PATH if cloud else "") + path
         response = call_api(ctx.http, "POST", url, body=body, headers=headers, error_text=error_text,
                             unanswered=unanswered)
-        if too_deep(response.content):
-            raise Failed(invalid_response(f"Response is JSON nested more than {MAX_JSON_DEPTH} levels deep"))
         return json_object(response)
 
     @sub_action("getPlaybooks", EmptySchema, "List the playbooks", example={})
