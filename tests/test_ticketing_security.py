@@ -557,7 +557,9 @@ def test_deeply_nested_answers_end_in_a_clear_error_not_a_500(app, web, viewer, 
         assert response.status_code == 200, response.get_data(as_text=True)[:300]
         body = response.get_json()
         assert body["status"] == "error", body
-        assert "nested" in body["service_message"], body
+        # The kit refuses such JSON before parsing it; each type words it as an answer it cannot read.
+        assert re.search(r"nested|not a valid JSON|issue with your Service Now Instance",
+                         body["service_message"]), body
         assert body["retry"] is False
     assert all(e.status == "error" for e in events(app))
     for cid in ids.values():
@@ -686,9 +688,6 @@ def test_a_thehive_creation_date_out_of_range_is_an_invalid_time_not_a_retry(app
     assert "Invalid time value" in result["service_message"]
 
 
-@pytest.mark.xfail(strict=True, reason="shared: app/types/kit/http.py reads JSON of any depth (json_or_none, "
-                   "json_object, strict_json) and app/services/executions.py masks result.data with the recursive "
-                   "Masker.deep outside its try: a 900-level answer raises RecursionError, a 500")
 def test_a_deeply_nested_answer_to_a_type_using_the_kits_json_reading_is_a_clear_error(app):
     from tests.fakes.d3security import FakeD3
 
@@ -701,9 +700,6 @@ def test_a_deeply_nested_answer_to_a_type_using_the_kits_json_reading_is_a_clear
     assert response.status_code == 200 and response.get_json()["status"] == "error"
 
 
-@pytest.mark.xfail(strict=True, reason="shared: app/types/kit/http.py retry_at catches ValueError only; a "
-                   "Retry-After of more seconds than timedelta holds raises OverflowError, so the run ends in the "
-                   "generic 'an error occurred' text with Python's message instead of the service's 429")
 def test_a_huge_retry_after_is_read_as_a_throttle(app, jira):
     cid = jira_connector(Api.with_key(app), jira.url)
     jira.throttle(retry_after="99999999999999999999")
@@ -740,9 +736,6 @@ def test_a_body_of_unpaired_quotes_is_refused_quickly(app, jira, hive, sn, xsoar
     assert [a["status"] for a in answers] == ["error"] * 8
 
 
-@pytest.mark.xfail(strict=True, reason="shared: app/web/security.py json_depth strips strings with a regex that "
-                   "retries from every quote; on unpaired quotes it is quadratic, and it runs on every API body "
-                   "(after sign-in: any viewer's key) before anything else")
 def test_an_api_body_of_unpaired_quotes_is_refused_quickly(app, hive):
     cid = hive_connector(Api.with_key(app), hive.url)
     body = '{"params": ' + UNPAIRED_QUOTES[:30_001]
@@ -755,9 +748,6 @@ def test_an_api_body_of_unpaired_quotes_is_refused_quickly(app, hive):
     assert time.monotonic() - started < 1.5
 
 
-@pytest.mark.xfail(strict=True, reason="shared: app/web/template_helpers.py pretty() runs json_too_deep (the "
-                   "quadratic regex of app/web/security.py) on each exchange's body preview (up to 64 KB) from "
-                   "the service, so a hostile service makes the test pane's answer take minutes")
 def test_the_test_pane_shows_a_hostile_body_of_unpaired_quotes_quickly(app, viewer, hive):
     cid = hive_connector(Api.with_key(app), hive.url)
     hive.answer_raw(200, UNPAIRED_QUOTES[:30_001])

@@ -35,8 +35,6 @@ PATH_BREAKERS = re.compile(r"[/\\?#%\x00-\x1f\x7f]")
 QUERY_SEPARATOR = "^"
 # A query value ServiceNow evaluates as server-side script (in its sandbox) instead of comparing it.
 SCRIPT_PREFIX = "javascript:"
-# Answers nested deeper are refused unread: later walks (masking, JSON encoding) recurse once per level.
-MAX_JSON_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -132,18 +130,6 @@ def query_value(value: str, what: str) -> str:
         raise ServiceNowError(f'The {what} "{value}" may not start with "javascript:": ServiceNow would run it '
                               "as a script to find the value", status="400")
     return quote(value, safe="")
-
-
-def deeper_than(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Whether parsed JSON nests arrays and objects more than `limit` levels; walked without recursion."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth > limit:
-                return True
-            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
-    return False
 
 
 def pushed_date(timestamp: Any) -> str:
@@ -385,13 +371,6 @@ def _body(response: http.OutboundResponse) -> Any:
     if not text.strip():
         return ""
     try:
-        data = http.strict_json(text)
-        deep = deeper_than(data)
-    except ValueError:
+        return http.strict_json(text)
+    except ValueError:  # not JSON, or nested too deeply to walk safely: read as text, as an HTML page is
         return text
-    except RecursionError:  # deeper than the parser's stack allows
-        deep = True
-    if deep:
-        raise ServiceNowError(f"The answer is JSON nested more than {MAX_JSON_DEPTH} levels deep",
-                              http_status=response.status_code, retry=False)
-    return data

@@ -43,8 +43,6 @@ API_PATH = "/api/v1"
 # What a case id put into a path may not hold: a character that ends its segment or the path, or an escape a
 # server may read as one; "." and ".." are refused whole (the HTTP client resolves dot segments).
 PATH_BREAKERS = re.compile(r"[/\\?#%\x00-\x1f\x7f]")
-# Answers nested deeper are refused unread: later walks (masking, JSON encoding) recurse once per level.
-MAX_JSON_DEPTH = 64
 
 _EXAMPLE_PUSH = {
     "incident": {"title": "Switchboard test case", "description": "Created to test the TheHive connector.",
@@ -68,38 +66,10 @@ def case_path(case_id: str) -> str:
     return f"/case/{quote(case_id, safe='')}"
 
 
-def deeper_than(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Whether parsed JSON nests arrays and objects more than `limit` levels; walked without recursion."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth > limit:
-                return True
-            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
-    return False
-
-
-def bounded_json(response: http.OutboundResponse) -> dict[str, Any]:
-    """The answer's JSON object (Kibana's response-validation texts otherwise), refused when nested deeper than
-    MAX_JSON_DEPTH: masking and encoding it later would recurse once per level."""
-    try:
-        data = json_object(response)
-        deep = deeper_than(data)
-    except RecursionError:  # deeper than the parser's stack allows
-        deep = True
-    if deep:
-        raise Failed(invalid_response(f"Response is JSON nested more than {MAX_JSON_DEPTH} levels deep"))
-    return data
-
-
 def error_text(response: http.OutboundResponse) -> str:
     """Kibana's getResponseErrorMessage: TheHive's `{type, message}` body, read as it is (undefined if absent)."""
-    try:
-        body = http.json_or_none(response)
-    except RecursionError:  # deeper than the parser's stack allows: no type nor message read from it
-        body = None
-    body = body if isinstance(body, dict) and not deeper_than(body) else {}
+    body = http.json_or_none(response)
+    body = body if isinstance(body, dict) else {}
     return f"API Error: {body.get('type', 'undefined')} - {body.get('message', 'undefined')}"
 
 
@@ -161,7 +131,7 @@ class TheHive(ConnectorType):
 
     @staticmethod
     def _answer(response: http.OutboundResponse, kind: str) -> dict[str, Any]:
-        data = bounded_json(response)
+        data = json_object(response)
         problem = answer_problem(kind, data)
         if problem:
             raise Failed(invalid_response(problem))

@@ -31,8 +31,6 @@ from app.types.kit.http import call_api, invalid_response, json_object
 CLOUD_API_PATH = "/xsoar/public/v1"
 PLAYBOOKS_PATH = "/playbook/search"
 INCIDENT_PATH = "/incident"
-# Answers nested deeper are refused unread: later walks (masking, JSON encoding) recurse once per level.
-MAX_JSON_DEPTH = 64
 SEVERITY_NAMES = {"0": "Unknown", "0.5": "Informational", "1": "Low", "2": "Medium", "3": "High", "4": "Critical"}
 
 
@@ -78,31 +76,6 @@ class RunParams(Schema):
 
 _EXAMPLE_RUN = {"name": "Switchboard test incident", "playbookId": None, "createInvestigation": False,
                 "severity": 0, "isRuleSeverity": False, "body": None}
-
-
-def deeper_than(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Whether parsed JSON nests arrays and objects more than `limit` levels; walked without recursion."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth > limit:
-                return True
-            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
-    return False
-
-
-def bounded_json(response: http.OutboundResponse) -> dict[str, Any]:
-    """The answer's JSON object (Kibana's response-validation texts otherwise), refused when nested deeper than
-    MAX_JSON_DEPTH: masking and encoding it later would recurse once per level."""
-    try:
-        data = json_object(response)
-        deep = deeper_than(data)
-    except RecursionError:  # deeper than the parser's stack allows
-        deep = True
-    if deep:
-        raise Failed(invalid_response(f"Response is JSON nested more than {MAX_JSON_DEPTH} levels deep"))
-    return data
 
 
 def error_text(response: http.OutboundResponse) -> str:
@@ -162,7 +135,7 @@ class Xsoar(ConnectorType):
         url = ctx.config.url.rstrip("/") + (CLOUD_API_PATH if cloud else "") + path
         response = call_api(ctx.http, "POST", url, body=body, headers=headers, error_text=error_text,
                             unanswered=unanswered)
-        return bounded_json(response)
+        return json_object(response)
 
     @sub_action("getPlaybooks", EmptySchema, "List the playbooks", example={})
     def get_playbooks(self, ctx: Context[XsoarConfig, XsoarSecrets, EmptySchema]) -> Result:
