@@ -42,6 +42,13 @@ def create_case(page: Page, live: LiveServer, title: str) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text(title)
 
 
+def settled(page: Page) -> None:
+    """htmx has finished swapping and wiring what came back (a select swapped in a moment ago would miss a
+    change made before htmx processed it, which no person is fast enough to do)."""
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')")
+
+
 def comment(page: Page, text: str) -> None:
     page.get_by_label("Add a comment").fill(text)
     page.get_by_role("button", name="Comment", exact=True).click()
@@ -78,6 +85,7 @@ def test_create_a_case_push_it_to_jira_and_servicenow_and_push_a_comment_once(
     expect(page.locator("#push-result")).to_contain_text("(1 new comment sent)")
     page.get_by_role("button", name="Push", exact=True).click()
     expect(page.locator("#push-result")).to_contain_text("(0 new comments sent)")
+    settled(page)
 
     assert [c["body"] for c in jira.comments[issue["id"]]] == ["Reset the three passwords."]
     assert len([r for r in jira.received if r.method == "POST" and r.path == "/rest/api/2/issue"]) == 1
