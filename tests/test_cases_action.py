@@ -82,6 +82,25 @@ def test_every_run_is_an_event_of_the_system_connector(app, api):
         SYSTEM_ID, ".cases", "run", "http_request", "ok")
 
 
+def test_its_runs_in_the_event_log_lead_to_the_cases_page_not_a_deleted_connector(app, api, viewer):
+    run(api, [alert(1, "web-1")])
+    [event] = events(app)
+    for page in (viewer.get("/events").get_data(as_text=True), viewer.get(f"/events/{event.id}").get_data(as_text=True)):
+        assert "system action" in page and 'href="/cases' in page and "deleted" not in page
+
+
+def test_an_import_cannot_give_a_connector_the_system_actions_id(app):
+    import json
+
+    from app.services.transfer import import_ndjson
+
+    line = {"id": SYSTEM_ID, "type": "action", "attributes": {"actionTypeId": ".server-log", "name": "shadow",
+                                                              "config": {}, "secrets": {}, "isMissingSecrets": False}}
+    with app.app_context():
+        result = import_ndjson(json.dumps(line).encode())
+    assert result.successCount == 0 and "system action" in result.errors[0]["error"]["message"]
+
+
 def test_later_runs_feed_the_same_case_and_attach_an_alert_once(app, api):
     run(api, [alert(1, "web-1")])
     answer = run(api, [alert(1, "web-1"), alert(2, "web-1")])

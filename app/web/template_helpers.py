@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import Flask, current_app, url_for
 
-from app.types import REGISTRY
+from app.types import REGISTRY, SYSTEM_ACTIONS
 from app.types.fields import FormField, form_fields
 from app.web.security import json_too_deep
 from app.web.widgets import widget_for
@@ -87,6 +87,7 @@ def enabled_types() -> set[str]:
 def register(app: Flask) -> None:
     app.add_template_filter(pretty, "pretty")
     app.add_template_global(REGISTRY, "registry")
+    app.add_template_global(SYSTEM_ACTIONS, "system_actions")
     app.add_template_global(ctype_fields, "ctype_fields")
     app.add_template_global(field_labels, "field_labels")
     app.add_template_global(widget_for, "widget_for")
