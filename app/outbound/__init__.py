@@ -223,9 +223,12 @@ def _origin(url: str) -> str:
 def _root_cause(exc: BaseException) -> str:
     while exc.__cause__ is not None or exc.__context__ is not None:
         exc = exc.__cause__ or exc.__context__
-    if exc.args and hasattr(exc.args[-1], "reason"):
+    if exc.args and hasattr(exc.args[-1], "reason") and exc.args[-1].reason is not None:
         exc = exc.args[-1].reason
-    return str(exc)
+    text = str(exc)
+    if text in ("", "None"):
+        text = f"{type(exc).__name__} (no reason given)"
+    return text
 
 
 class OutboundClient:
