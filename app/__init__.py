@@ -58,6 +58,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         api_keys,
         assets,
         auth,
+        cases,
         connectors,
         errors,
         events,
@@ -73,6 +74,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(assets.bp)
     app.register_blueprint(connectors.bp)
     app.register_blueprint(events.bp)
+    app.register_blueprint(cases.bp)
     app.register_blueprint(api_keys.bp)
     app.register_blueprint(transfer.bp)
     app.register_blueprint(api_docs.bp)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import ssl
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -34,6 +35,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _existing_files(files: tuple[str, ...]) -> tuple[str, ...]:
+    for f in files:
+        if not Path(f).is_file():
+            raise ValueError(f"CA file not found: {f}")
+    return files
+
+
 class TLSSettings(_Strict):
     verification_mode: Literal["full", "certificate", "none"] = "full"
     ca_files: tuple[str, ...] = ()
@@ -41,16 +49,79 @@ class TLSSettings(_Strict):
     @field_validator("ca_files")
     @classmethod
     def _files_exist(cls, files: tuple[str, ...]) -> tuple[str, ...]:
-        for f in files:
-            if not Path(f).is_file():
-                raise ValueError(f"CA file not found: {f}")
-        return files
+        return _existing_files(files)
+
+
+VerificationMode = Literal["full", "certificate", "none"]
+# Kibana's customHostSettings ports when the URL names none.
+HOST_DEFAULT_PORTS = {"https": 443, "smtp": 25}
 
 
 class ProxySettings(_Strict):
     url: str = ""
     bypass_hosts: tuple[str, ...] = ()
     only_hosts: tuple[str, ...] = ()
+    # Sent to the proxy itself (Kibana's proxyHeaders), e.g. a Proxy-Authorization it asks for.
+    headers: dict[str, str] = {}
+    # How the proxy's own certificate is checked when `url` is https (Kibana's ssl.proxyVerificationMode).
+    verification_mode: VerificationMode = "full"
+
+
+class HostTLSSettings(_Strict):
+    """One host's TLS (Kibana's customHostSettings[].ssl); what is unset falls back to [outbound.tls]."""
+
+    verification_mode: VerificationMode | None = None
+    ca_files: tuple[str, ...] = ()
+    ca_data: str | None = None  # inline PEM
+
+    _files_exist = field_validator("ca_files")(_existing_files)
+
+    @field_validator("ca_data")
+    @classmethod
+    def _pem(cls, data: str | None) -> str | None:
+        if data is not None:
+            try:
+                ssl.create_default_context(cadata=data)
+            except (ssl.SSLError, ValueError) as exc:
+                raise ValueError(f"not PEM certificates: {exc}") from None
+        return data
+
+
+class HostSMTPSettings(_Strict):
+    ignore_tls: bool = False  # never STARTTLS, even when the server offers it
+    require_tls: bool = False  # refuse a server that does not offer STARTTLS
+
+    @model_validator(mode="after")
+    def _not_both(self) -> HostSMTPSettings:
+        if self.ignore_tls and self.require_tls:
+            raise ValueError("ignore_tls and require_tls cannot both be true")
+        return self
+
+
+class HostSettings(_Strict):
+    """Settings for every connection to one host and port (Kibana's xpack.actions.customHostSettings)."""
+
+    url: str
+    ssl: HostTLSSettings = HostTLSSettings()
+    smtp: HostSMTPSettings = HostSMTPSettings()
+
+    @field_validator("url")
+    @classmethod
+    def _endpoint_url(cls, url: str) -> str:
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises on a port that is not a number in range
+        except ValueError as exc:
+            raise ValueError(f"not a URL: {url!r} ({exc})") from None
+        if parts.scheme not in HOST_DEFAULT_PORTS or not parts.hostname:
+            raise ValueError(f'must be "https://host[:port]" or "smtp://host[:port]", not {url!r}')
+        return url
+
+    @property
+    def endpoint(self) -> tuple[str, str, int]:
+        """(scheme, host, port): only these count, as in Kibana."""
+        parts = urlsplit(self.url)
+        return parts.scheme, (parts.hostname or "").lower().rstrip("."), parts.port or HOST_DEFAULT_PORTS[parts.scheme]
 
 
 class OutboundSettings(_Strict):
@@ -76,6 +147,23 @@ class OutboundSettings(_Strict):
     denied_networks: tuple[str, ...] = ("169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128")
     tls: TLSSettings = TLSSettings()
     proxy: ProxySettings = ProxySettings()
+    hosts: tuple[HostSettings, ...] = ()  # [[outbound.hosts]]
+
+    @field_validator("hosts")
+    @classmethod
+    def _one_entry_per_host(cls, hosts: tuple[HostSettings, ...]) -> tuple[HostSettings, ...]:
+        seen: set[tuple[str, str, int]] = set()
+        for entry in hosts:
+            if entry.endpoint in seen:
+                scheme, host, port = entry.endpoint
+                raise ValueError(f"{scheme}://{host}:{port} is listed twice")
+            seen.add(entry.endpoint)
+        return hosts
+
+    def host_settings(self, scheme: str, host: str, port: int) -> HostSettings | None:
+        """The [[outbound.hosts]] entry for a connection to scheme://host:port, if there is one."""
+        key = (scheme, (host or "").lower().rstrip(".").strip("[]"), port)
+        return next((h for h in self.hosts if h.endpoint == key), None)
 
     @field_validator("denied_networks")
     @classmethod
@@ -118,6 +206,12 @@ class EmailSettings(_Strict):
         if (self.ses_host is None) != (self.ses_port is None):
             raise ValueError("ses_host and ses_port are set together")
         return self
+
+
+class WebhookSettings(_Strict):
+    """Kibana's xpack.actions.webhook.*: which client-certificate forms webhook connectors may use."""
+
+    ssl_pfx_enabled: bool = True  # Kibana's webhook.ssl.pfx.enabled
 
 
 # A secret in the config file: a literal, or {env = "NAME"} read from the environment when it is used.
@@ -177,6 +271,7 @@ class FileConfig(_Strict):
     enabled_types: tuple[str, ...] = ("*",)
     preconfigured: dict[str, PreconfiguredConnector] = {}
     email: EmailSettings = EmailSettings()
+    webhook: WebhookSettings = WebhookSettings()
     elasticsearch: ElasticsearchSettings | None = None
 
     @field_validator("preconfigured")

@@ -169,3 +169,27 @@ def test_create_test_pane_and_stream_work_under_the_policy(page: Page, live: Liv
         expect(result.locator("pre.streamed")).to_have_text(reply_for("Stream under CSP"))
         violations += _violations(page, console)
     assert violations == []
+
+
+def test_form_values_with_stored_secrets_are_an_admins_only_whichever_view_asks(app, web):
+    """`form_target` (typed values plus a saved connector's stored secrets) refuses viewers itself, so a
+    type's picker that forgets its own role check cannot send stored secrets to a viewer's URL."""
+    from flask import g
+    from werkzeug.exceptions import Forbidden
+
+    from app.services.accounts import Principal
+    from app.types import get_type
+    from app.web.connectors import form_target
+    from tests.helpers import create_via_form, webhook_fields
+
+    basic = {"config.hasAuth": ["false", "true"], "config.authType": "webhook-authentication-basic"}
+    cid = create_via_form(web, ".webhook", webhook_fields("https://hooks.example.com/a", **basic,
+                                                          **{"secrets.user": "u", "secrets.password": "pw-1234"}))
+    posted = {**webhook_fields("https://attacker.example/steal", **basic), "connector_id": cid}
+    with app.test_request_context("/types/.webhook/anything", method="POST", data=posted):
+        g.principal = Principal("viewer", "viewer", "user")
+        with pytest.raises(Forbidden):
+            form_target(get_type(".webhook"))
+        g.principal = Principal("admin", "admin", "user")
+        target = form_target(get_type(".webhook"))
+        assert target.config["url"] == "https://attacker.example/steal" and target.secrets["password"] == "pw-1234"

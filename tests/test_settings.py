@@ -39,6 +39,15 @@ bypass_hosts = ["hooks.example.com"]
         ('[outbound]\nallowed_host = ["x"]\n', "outbound.allowed_host: Extra inputs are not permitted"),
         ('[outbound.tls]\nverification_mode = "sometimes"\n', "outbound.tls.verification_mode"),
         ('[outbound.tls]\nca_files = ["/nope.pem"]\n', "CA file not found: /nope.pem"),
+        ('[[outbound.hosts]]\nurl = "ftp://jira.corp"\n', 'outbound.hosts.0.url: Value error, must be "https://host'),
+        ('[[outbound.hosts]]\nurl = "https://jira.corp"\nssl.verify = "full"\n', "outbound.hosts.0.ssl.verify: Extra inputs"),
+        ('[[outbound.hosts]]\nurl = "https://jira.corp"\nssl.ca_data = "junk"\n', "outbound.hosts.0.ssl.ca_data: Value error, not PEM"),
+        ('[[outbound.hosts]]\nurl = "smtp://mail.corp"\nsmtp = { ignore_tls = true, require_tls = true }\n',
+         "outbound.hosts.0.smtp: Value error, ignore_tls and require_tls cannot both be true"),
+        ('[[outbound.hosts]]\nurl = "https://jira.corp"\n[[outbound.hosts]]\nurl = "https://JIRA.corp:443"\n',
+         "https://jira.corp:443 is listed twice"),
+        ('[outbound.proxy]\nverification_mode = "loose"\n', "outbound.proxy.verification_mode"),
+        ('[webhook]\npfx = false\n', "webhook.pfx: Extra inputs"),
     ],
 )
 def test_bad_config_file_names_the_problem(tmp_path, text, message):

@@ -409,30 +409,6 @@ def test_a_params_without_title_is_refused_before_any_request(app, tracker):
     assert tracker.received == []
 
 
-def test_client_certificate_authentication_is_not_yet_available(app, tracker):
-    api = Api.with_key(app)
-    config = tracker.config(authType="webhook-authentication-ssl", certType="ssl-crt-key")
-    cid = api_connector(api, config, {"crt": "Y2VydA==", "key": "a2V5"})
-
-    result = api.execute(cid, push(INCIDENT)).get_json()
-
-    assert result["status"] == "error" and result["retry"] is False
-    assert "Client-certificate (SSL) authentication is not yet available" in result["message"]
-    assert tracker.received == []
-
-
-@pytest.mark.parametrize("tls", [{"verificationMode": "none"}, {"ca": "LS0tLS1CRUdJTi0tLS0t"}])
-def test_per_connector_tls_settings_are_refused_until_they_can_be_applied(app, tracker, tls):
-    api = Api.with_key(app)
-    cid = api_connector(api, tracker.config(**tls))
-
-    result = api.execute(cid, push(INCIDENT)).get_json()
-
-    assert result["status"] == "error" and result["retry"] is False
-    assert "TLS settings (ca, verificationMode) are not yet applied" in result["message"]
-    assert tracker.received == []
-
-
 def test_a_url_no_longer_in_the_allowed_hosts_is_refused_before_sending(tmp_path, tracker):
     config = tracker.config(hasAuth=False, authType=None)
     key = Fernet.generate_key().decode()  # the same database, opened again with narrower allowed hosts

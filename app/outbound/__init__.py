@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import http.cookiejar
 import logging
-import ssl
 import time
 import warnings
 from collections.abc import Iterable, Iterator
@@ -36,8 +35,9 @@ from app.outbound.policy import (
     parse_networks,
     resolve_checked,
 )
+from app.outbound.tls import CertificateError, ClientCertificate, TLSChoice, TLSContexts, TLSOverride, build_context
 from app.outbound.trace import MASK, Exchange, Trace
-from app.settings import OutboundSettings
+from app.settings import OutboundSettings, ProxySettings
 
 # urllib3 logs each request's path and query at DEBUG, where a webhook's token or signature may sit.
 logging.getLogger("urllib3").setLevel(logging.INFO)
@@ -45,11 +45,14 @@ logging.getLogger("urllib3").setLevel(logging.INFO)
 __all__ = [
     "MASK",
     "BoundHttp",
+    "CertificateError",
+    "ClientCertificate",
     "Exchange",
     "OutboundClient",
     "OutboundError",
     "OutboundResponse",
     "RunDeadline",
+    "TLSOverride",
     "Trace",
     "check_url",
     "host_allowed",
@@ -91,41 +94,54 @@ def _without_secret_headers(headers: dict[str, str], secret_headers: Iterable[st
 
 
 class _TLSAdapter(HTTPAdapter):
-    """Carries an SSL context built for the verification mode and custom CA files."""
+    """Gives each connection the TLS of the host it connects to (tls.py; chosen per hop in `_send`), and
+    speaks to the proxy with its headers and its own verification mode."""
 
-    def __init__(self, ssl_context: ssl.SSLContext | None, check_hostname: bool, pool_classes: dict, **kwargs):
-        self._tls = {"ssl_context": ssl_context} if ssl_context is not None else {}
-        if not check_hostname:
-            self._tls["assert_hostname"] = False  # urllib3 matches names itself unless told not to
+    def __init__(self, pool_classes: dict, proxy: ProxySettings, ca_files: tuple[str, ...], **kwargs):
         self._pool_classes = pool_classes  # connections that check [outbound] denied_networks
+        self._proxy = proxy
+        self._proxy_tls = _proxy_tls_kwargs(proxy, ca_files) if proxy.url else {}  # built once: parsing CAs is slow
         super().__init__(**kwargs)
 
     def init_poolmanager(self, *args, **kwargs):
-        super().init_poolmanager(*args, **{**kwargs, **self._tls})
+        super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = self._pool_classes
 
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        return host_params, {**pool_kwargs, **_tls_pool_kwargs(getattr(request, TLS_ATTRIBUTE, None))}
+
+    def proxy_headers(self, proxy):
+        return {**super().proxy_headers(proxy), **self._proxy.headers}
+
     def proxy_manager_for(self, proxy, **kwargs):
-        manager = super().proxy_manager_for(proxy, **{**kwargs, **self._tls})
+        manager = super().proxy_manager_for(proxy, **{**kwargs, **self._proxy_tls})
         if not proxy.lower().startswith("socks"):  # SOCKS pools are their own classes; the proxy resolves
             manager.pool_classes_by_scheme = self._pool_classes
         return manager
 
 
-def _ssl_context(settings: OutboundSettings) -> ssl.SSLContext | None:
-    mode = settings.tls.verification_mode
-    if mode == "none":
-        return None
-    if mode == "full" and not settings.tls.ca_files:
-        return None  # requests' default: certifi bundle, hostname checked
-    ctx = ssl.create_default_context()
-    import certifi
+# ---- per-host TLS (tls.py) on requests' side: the choice rides on the prepared request of each hop ----
 
-    ctx.load_verify_locations(cafile=certifi.where())
-    for ca in settings.tls.ca_files:
-        ctx.load_verify_locations(cafile=ca)
-    if mode == "certificate":
-        ctx.check_hostname = False  # chain verified, host name not
-    return ctx
+TLS_ATTRIBUTE = "switchboard_tls"
+
+
+def _tls_pool_kwargs(choice: TLSChoice | None) -> dict:
+    """urllib3 pool arguments for a connection's TLS; pools are keyed by them, so hosts never share one."""
+    if choice is None:
+        return {}
+    kwargs: dict = {} if choice.context is None else {"ssl_context": choice.context}
+    if not choice.check_hostname:
+        kwargs["assert_hostname"] = False  # urllib3 matches names itself unless told not to
+    return kwargs
+
+
+def _proxy_tls_kwargs(proxy: ProxySettings, ca_files: tuple[str, ...]) -> dict:
+    """How an https proxy's own certificate is checked ([outbound.proxy] verification_mode, with the
+    [outbound.tls] CA files). Always a context of our own: without one urllib3 does not verify a proxy
+    that forwards plain-http requests."""
+    context = build_context(proxy.verification_mode, ca_files)
+    return {"proxy_ssl_context": context, **({} if proxy.verification_mode == "full" else {"proxy_assert_hostname": False})}
 
 
 @dataclass
@@ -245,9 +261,12 @@ def _origin(url: str) -> str:
 def _root_cause(exc: BaseException) -> str:
     while exc.__cause__ is not None or exc.__context__ is not None:
         exc = exc.__cause__ or exc.__context__
-    if exc.args and hasattr(exc.args[-1], "reason"):
+    if exc.args and hasattr(exc.args[-1], "reason") and exc.args[-1].reason is not None:
         exc = exc.args[-1].reason
-    return str(exc)
+    text = str(exc)
+    if text in ("", "None"):
+        text = f"{type(exc).__name__} (no reason given)"
+    return text
 
 
 class OutboundClient:
@@ -261,10 +280,9 @@ class OutboundClient:
         # on another connector's request, so the jar keeps none.
         self._session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
         self._denied = parse_networks(settings.denied_networks)
-        adapter = _TLSAdapter(
-            _ssl_context(settings), settings.tls.verification_mode == "full", checked_pool_classes(self._denied),
-            pool_maxsize=16,
-        )
+        self.tls = TLSContexts(settings)
+        adapter = _TLSAdapter(checked_pool_classes(self._denied), settings.proxy, settings.tls.ca_files,
+                              pool_maxsize=16)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
 
@@ -278,11 +296,18 @@ class OutboundClient:
             return {}
         return {"http": proxy.url, "https": proxy.url}
 
-    def _send(self, method, url, host, headers, body, auth, timeout) -> requests.Response:
-        """Send exactly the prepared request whose host `check_url` approved (`host`)."""
+    def tls_for(self, url: str, host: str, override: TLSOverride | None = None) -> TLSChoice | None:
+        """The TLS a request to `url` gets (None for plain http), `host` being the one `check_url` approved:
+        [outbound.tls], then the host's [[outbound.hosts]] entry, then the connector's own."""
+        scheme, _, port = _endpoint(url)
+        return self.tls.choose(scheme, host, port, override) if scheme == "https" else None
+
+    def _send(self, method, url, host, headers, body, auth, timeout, tls: TLSChoice | None) -> requests.Response:
+        """Send exactly the prepared request whose host `check_url` approved (`host`), with its TLS."""
         prepared = self._session.prepare_request(
             requests.Request(method, url, headers=headers, data=body, auth=auth)
         )
+        setattr(prepared, TLS_ATTRIBUTE, tls)
         if check_url(prepared.url, self.settings.allowed_hosts) != host:  # pragma: no cover - belt and braces
             raise OutboundError("invalid_url", f'unable to parse url "{url}": the host is ambiguous')
         proxies = self._proxies(host)
@@ -294,7 +319,7 @@ class OutboundClient:
             timeout=timeout,
             allow_redirects=False,
             stream=True,
-            verify=self.settings.tls.verification_mode != "none",
+            verify=tls.verify if tls is not None else True,
             proxies=proxies,
         )
 
@@ -311,12 +336,14 @@ class OutboundClient:
         trace: Trace | None = None,
         secret_headers: Iterable[str] | None = None,
         deadline: RunDeadline | None = None,
+        tls: TLSOverride | None = None,
     ) -> OutboundResponse:
         """Send one request, following allowed redirects, within the run's `deadline` when given.
 
         The body is read (and capped) eagerly unless `stream` is true; then use `iter_bytes`.
         A redirect to another origin drops `auth`, Authorization, Proxy-Authorization, Cookie and the
-        `secret_headers` (names); without them, every header not in SAFE_HEADERS.
+        `secret_headers` (names); without them, every header not in SAFE_HEADERS. `tls` is the connector's
+        own TLS (a client certificate, a CA), applied on every hop over the [[outbound.hosts]] settings.
         """
         s = self.settings
         timeout = (s.connect_timeout, max(read_timeout or 0, s.read_timeout))
@@ -327,12 +354,15 @@ class OutboundClient:
         for hop in range(s.max_redirects + 1):
             host = check_url(url, s.allowed_hosts)
             hop_timeout = deadline.cap(timeout) if deadline else timeout
+            hop_tls = self.tls_for(url, host, tls)
             exchange = trace.begin(method, url, headers, body, auth=auth) if trace else None
+            if exchange and hop_tls:
+                exchange.tls = hop_tls.note
             hop_started = time.perf_counter()
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", InsecureRequestWarning)
-                    raw = self._send(method, url, host, headers, body, auth, hop_timeout)
+                    raw = self._send(method, url, host, headers, body, auth, hop_timeout, hop_tls)
             except (requests.exceptions.RequestException, AddressDenied) as exc:
                 err = exc.error if isinstance(exc, AddressDenied) else _translate_send_error(exc, url, deadline)
                 if exchange:
@@ -406,8 +436,14 @@ class BoundHttp:
         read_timeout: float | None = None,
         stream: bool = False,
         secret_headers: Iterable[str] | None = None,
+        tls: TLSOverride | None = None,
     ) -> OutboundResponse:
         return self._client.request(
             method, url, headers=headers, data=data, auth=auth, read_timeout=read_timeout, stream=stream,
-            trace=self.trace, secret_headers=secret_headers, deadline=self.deadline,
+            trace=self.trace, secret_headers=secret_headers, tls=tls, deadline=self.deadline,
         )
+
+    @property
+    def tls(self) -> TLSContexts:
+        """The client's TLS contexts, per host (for SMTP, which does not go through `request`)."""
+        return self._client.tls

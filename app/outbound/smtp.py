@@ -2,7 +2,9 @@
 
 The host must be in `[outbound] allowed_hosts`; connecting has `connect_timeout`, every later step the
 time left of `read_timeout` for the whole exchange; TLS (implicit on `secure`, else STARTTLS when the
-server offers it) verifies as `[outbound.tls]` says, with its CA files. The exchange is recorded into the
+server offers it) verifies as `[outbound.tls]` says, with its CA files, overridden by the
+`[[outbound.hosts]]` entry for smtp://host:port (its CAs, its verification mode, and `smtp.ignore_tls` /
+`smtp.require_tls`). The exchange is recorded into the
 run's trace as one entry: the commands' names, the server's reply codes, the TLS in use and the envelope —
 never the credentials, which only ever travel inside AUTH.
 """
@@ -16,10 +18,9 @@ import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
-import certifi
-
 from app.outbound import OutboundError, Trace, host_allowed
 from app.outbound.policy import AddressDenied, parse_networks, resolve_checked
+from app.outbound.tls import TLSContexts
 from app.outbound.trace import Exchange
 from app.settings import OutboundSettings
 
@@ -107,29 +108,16 @@ class _SMTPS(_Recording, smtplib.SMTP_SSL):
         return self.context.wrap_socket(_checked_socket(host, port, timeout, self.denied), server_hostname=self._host)
 
 
-def tls_context(settings: OutboundSettings, *, verify: bool = True) -> ssl.SSLContext:
-    """A client context for `[outbound.tls]`: public CAs plus its CA files, names checked in "full" mode."""
-    mode = settings.tls.verification_mode if verify else "none"
-    context = ssl.create_default_context()
-    context.load_verify_locations(cafile=certifi.where())
-    for ca in settings.tls.ca_files:
-        context.load_verify_locations(cafile=ca)
-    if mode != "full":
-        context.check_hostname = False
-    if mode == "none":
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 def send_mail(
     settings: OutboundSettings, trace: Trace, host: str, port: int, secure: bool, user: str | None,
     password: str | None, message: EmailMessage, *, sender: str, recipients: list[str], require_tls: bool = False,
-    verify_starttls: bool = True, timeout: float | None = None,
+    verify_starttls: bool = True, timeout: float | None = None, tls_contexts: TLSContexts | None = None,
 ) -> Sent:
     """Send `message` to `recipients` (the envelope: bcc is there, not in the headers); raises SmtpError.
 
     AUTH happens only when `user` is given. `verify_starttls=False` accepts any certificate on STARTTLS
     (Kibana's rule for anonymous, non-secure servers); implicit TLS always verifies per the settings.
+    `tls_contexts` is the outbound client's contexts (`ctx.http.tls`), kept between runs; built afresh without it.
     """
     origin = f"{'smtps' if secure else 'smtp'}://{host}:{port}"
     if not host_allowed(host, settings.allowed_hosts):
@@ -143,16 +131,24 @@ def send_mail(
     dialogue = _Dialogue(deadline=started + (timeout or settings.read_timeout), step_timeout=settings.read_timeout,
                          origin=origin)
     tls = "implicit" if secure else "none"
+    contexts = tls_contexts or TLSContexts(settings)
+    entry = settings.host_settings("smtp", host, port)
+    ignore_tls = entry is not None and entry.smtp.ignore_tls
+    required_by_host = entry is not None and entry.smtp.require_tls
+    secure_context, note = contexts.smtp_context(host, port)
+    exchange.tls = note if secure else ""
     try:
-        client = _connect(settings, dialogue, host, port, secure)
+        client = _connect(settings, dialogue, host, port, secure, secure_context)
         try:
             client.ehlo()
-            if not secure and client.has_extn("starttls"):
-                client.starttls(context=tls_context(settings, verify=verify_starttls))
+            if not secure and client.has_extn("starttls") and not ignore_tls:
+                context, exchange.tls = contexts.smtp_context(host, port, verify=verify_starttls)
+                client.starttls(context=context)
                 client.ehlo()
                 tls = "STARTTLS"
-            elif not secure and require_tls:
-                raise SmtpError("tls_required", f"{origin} does not offer STARTTLS, and TLS is required")
+            elif not secure and (require_tls or required_by_host):
+                why = " ([[outbound.hosts]] smtp.require_tls)" if required_by_host else ""
+                raise SmtpError("tls_required", f"{origin} does not offer STARTTLS, and TLS is required{why}")
             if user is not None:
                 client.login(user, password or "")
             refused = client.sendmail(sender, recipients, body)
@@ -173,12 +169,12 @@ def send_mail(
     return Sent(accepted, refused_text, answer[0], " ".join(answer[1].split()), tls)
 
 
-def _connect(settings: OutboundSettings, dialogue: _Dialogue, host: str, port: int, secure: bool) -> smtplib.SMTP:
+def _connect(settings: OutboundSettings, dialogue: _Dialogue, host: str, port: int, secure: bool,
+             context: ssl.SSLContext) -> smtplib.SMTP:
     # The machine's own name, as nodemailer greets; smtplib's default asks DNS for it, which may hang.
     local_name = socket.gethostname() or "localhost"
     if secure:
-        client: smtplib.SMTP = _SMTPS(local_hostname=local_name, timeout=settings.connect_timeout,
-                                      context=tls_context(settings))
+        client: smtplib.SMTP = _SMTPS(local_hostname=local_name, timeout=settings.connect_timeout, context=context)
     else:
         client = _SMTP(local_hostname=local_name, timeout=settings.connect_timeout)
     client.dialogue = dialogue

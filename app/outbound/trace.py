@@ -247,6 +247,7 @@ class Exchange:
     body_bytes: int = 0
     body_truncated: bool = False
     error: str | None = None
+    tls: str = ""  # which TLS settings applied (per host, per connector)
 
     def respond(self, status: int, reason: str, sent: Mapping, received: Mapping, duration_ms: float) -> None:
         self.status, self.reason, self.duration_ms = status, reason or "", round(duration_ms, 1)
@@ -284,6 +285,7 @@ class Exchange:
             "body_bytes": self.body_bytes,
             "body_truncated": self.body_truncated,
             "error": mask(self.error) if self.error else self.error,
+            "tls": self.tls,
         }
 
 

@@ -16,7 +16,7 @@ from app.services import paging
 PAGE_SIZE = 50
 STATUSES = ("ok", "error", "running")
 # Where runs come from (the `source` column), with the words a person reads.
-SOURCES = {"test_pane": "Test pane", "http_request": "API", "form": "Form lookup"}
+SOURCES = {"test_pane": "Test pane", "http_request": "API", "form": "Form lookup", "cases": "Case push"}
 # Time ranges back from now, by their query value.
 RANGES = {"1h": ("Last hour", timedelta(hours=1)), "24h": ("Last 24 hours", timedelta(hours=24)),
           "7d": ("Last 7 days", timedelta(days=7))}

@@ -24,7 +24,7 @@ from app.models import Connector, Event
 from app.outbound import BoundHttp, RunDeadline, Trace
 from app.services import elasticsearch, outbound, outbound_settings, preconfigured, tokens
 from app.services.connectors import enabled_refusal, stored_secrets
-from app.types import get_type
+from app.types import SYSTEM_ACTIONS, get_type
 from app.types.kit import GENERIC_ERROR, ConnectorType, InvalidSettings, ParamsError, Result
 from app.types.kit.tokens import MemoryTokenStore, TokenStore
 
@@ -79,6 +79,12 @@ def target_for(connector: Connector) -> Target:
     return target
 
 
+def system_target(connector_id: str) -> Target | None:
+    """The fixed connector of a system action (`system-connector-.cases`), or None."""
+    ctype = SYSTEM_ACTIONS.get(connector_id)
+    return Target(connector_id, ctype.name, ctype.id, {}, {}) if ctype is not None else None
+
+
 def _secret_values(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
@@ -112,12 +118,12 @@ def stream(target: Target, params: dict, *, source: str, actor: str, lookup: str
 def _run(target: Target, params: dict, event_id: int, *, source: str, actor: str, lookup: str | None,
          release) -> Iterator[str | Run]:
     try:
-        yield from _steps(target, params, event_id, lookup)
+        yield from _steps(target, params, event_id, lookup, actor)
     finally:
         release()
 
 
-def _steps(target: Target, params: dict, event_id: int, lookup: str | None) -> Iterator[str | Run]:
+def _steps(target: Target, params: dict, event_id: int, lookup: str | None, actor: str) -> Iterator[str | Run]:
     started = time.perf_counter()
     trace = Trace(_secret_values(target.secrets))
     deltas: list[str] = []
@@ -125,7 +131,7 @@ def _steps(target: Target, params: dict, event_id: int, lookup: str | None) -> I
         result = target.refusal
     else:
         try:
-            out = _start(target, params, trace, lookup)
+            out = _start(target, params, trace, lookup, actor)
             if inspect.isgenerator(out):
                 pieces = trace.masker.stream()  # a secret split across two pieces is masked too
                 done = False
@@ -172,8 +178,10 @@ def execute(target: Target, params: dict, *, source: str, actor: str, lookup: st
     raise AssertionError("stream() always ends with a Run")
 
 
-def _start(target: Target, raw_params: dict, trace: Trace, lookup: str | None):
-    ctype = get_type(target.connector_type_id)
+def _start(target: Target, raw_params: dict, trace: Trace, lookup: str | None, actor: str):
+    system = SYSTEM_ACTIONS.get(target.id) if target.stored is None else None
+    system = system if system is not None and system.id == target.connector_type_id else None
+    ctype = system or get_type(target.connector_type_id)
     if ctype is None:
         return Result.error(f'connector type "{target.connector_type_id}" is not registered')
     refusal = enabled_refusal(ctype.id)
@@ -194,6 +202,10 @@ def _start(target: Target, raw_params: dict, trace: Trace, lookup: str | None):
     except ParamsError as exc:
         return Result.error(str(exc))
     http.deadline = run_deadline(ctype, ctx.params)
+    if system is not None:  # it works on Switchboard's own cases, lent here: types know no database
+        from app.services.cases import SystemCaseStore
+
+        ctx = system.lend(ctx, SystemCaseStore(actor))
     return ctype.run(ctx)
 
 

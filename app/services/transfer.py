@@ -20,7 +20,7 @@ from app.models import Connector
 from app.services import outbound_settings
 from app.services.connectors import check_name, enabled_refusal
 from app.settings import ID_PATTERN
-from app.types import get_type
+from app.types import SYSTEM_ACTIONS, get_type
 from app.types.kit import ConnectorType, InvalidSettings, Schema, describe_errors
 
 # Kibana's defaults: savedObjects.maxImportExportSize and savedObjects.maxImportPayloadBytes.
@@ -233,6 +233,8 @@ def _checked(obj: dict[str, Any], *, new_id: bool = False) -> tuple[ConnectorTyp
         return refusal
     if not new_id and not ID_PATTERN.fullmatch(obj["id"]):
         return f"[id]: use 1-{ID_MAX} letters, digits, '.', '_' or '-', starting with a letter or digit"
+    if not new_id and obj["id"] in SYSTEM_ACTIONS:
+        return f'[id]: "{obj["id"]}" is the id of a system action and cannot be given to a connector'
     if (msg := check_name(attrs.get("name"))) is not None:
         return msg
     config = attrs.get("config") or {}

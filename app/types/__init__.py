@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from app.types.bedrock import Bedrock
+from app.types.cases import SYSTEM_CONNECTOR_ID as CASES_CONNECTOR_ID
+from app.types.cases import CasesAction
 from app.types.cases_webhook import CasesWebhook
 from app.types.d3security import D3Security
 from app.types.email import Email
@@ -54,6 +56,9 @@ TYPES: tuple[ConnectorType, ...] = (
     Xsoar(),
 )
 REGISTRY: dict[str, ConnectorType] = {t.id: t for t in TYPES}
+# System actions (Kibana's isSystemActionType), by their one fixed connector id: kept out of REGISTRY, so
+# nothing lists, creates, imports or exports them; only the execution path runs them.
+SYSTEM_ACTIONS: dict[str, ConnectorType] = {CASES_CONNECTOR_ID: CasesAction()}
 
 
 def get_type(type_id: str) -> ConnectorType | None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, make_response, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, request, url_for
+from werkzeug.datastructures import CombinedMultiDict
 
 from app.crypto import SecretsUnreadable
 from app.services import connectors as store
@@ -10,10 +11,12 @@ from app.services import events as event_log
 from app.services import executions, paging
 from app.types import all_types, get_type
 from app.types.kit import ConnectorType
+from app.types.kit import auth as kit_auth
 from app.web import htmx
 from app.web.auth import admin_required, principal
 from app.web.forms import (
     Section,
+    drop_hidden_stored,
     errors_by_section,
     merge_secrets,
     read_section,
@@ -25,6 +28,17 @@ from app.web.streaming import stream_response, wants_stream
 from app.web.template_helpers import ctype_fields
 
 bp = Blueprint("connectors", __name__)
+
+
+@bp.before_app_request
+def _bind_webhook_settings() -> None:
+    # Types know nothing of Flask: `[webhook]` reaches their checks through the kit, per request.
+    kit_auth.bind_pfx_enabled(current_app.config["SWITCHBOARD"].webhook.ssl_pfx_enabled)
+
+
+@bp.teardown_app_request
+def _unbind_webhook_settings(exc: BaseException | None) -> None:
+    kit_auth.bind_pfx_enabled(True)
 
 
 def _actor() -> str:
@@ -159,11 +173,13 @@ def create_form(type_id: str):
 def _read_connector_form(ctype: ConnectorType, stored: dict) -> tuple[str, Section, Section, dict, dict]:
     """Name, config and secrets sections, the merged secrets, and any form-level errors."""
     name = request.form.get("name", "")
-    config = read_section(ctype_fields(ctype, "config"), request.form, "config")
+    posted = CombinedMultiDict([request.form, request.files])  # file widgets read uploads (certificates)
+    config = read_section(ctype_fields(ctype, "config"), posted, "config")
     secret_fields = ctype_fields(ctype, "secrets")
-    secrets = read_section(secret_fields, request.form, "secrets")
+    secrets = read_section(secret_fields, posted, "secrets")
     # Values typed before a failed submit come back encrypted, never as plain text in the page.
     merged, errors = merge_secrets(secret_fields, secrets, {**stored, **store.open_pending(request.form.get("secrets.__pending", ""))})
+    drop_hidden_stored(secret_fields, merged, secrets, config)
     errors = {f"secrets.{k}": v for k, v in errors.items()}
     errors.update({f"config.{k}": v for k, v in config.errors.items()})
     errors.update({f"secrets.{k}": v for k, v in secrets.errors.items()})
@@ -316,8 +332,19 @@ def _unsaved_target(ctype: ConnectorType, connector=None):
 
 def form_target(ctype: ConnectorType) -> executions.Target:
     """The connector form's unsaved values as a run target, merged with the stored secrets when the form
-    edits a connector (its hidden `connector_id`). For a type's own views, e.g. a picker's choices."""
+    edits a connector (its hidden `connector_id`); a form marked `connector_saved` (the Cases push dialog)
+    runs that saved connector as it is. For a type's own views, e.g. a picker's choices.
+
+    Admins only, whatever the calling view checked: typed values with a saved connector's stored secrets
+    are what editing is, and a viewer must not send those secrets to a URL of their choosing."""
+    if not principal().is_admin:
+        abort(403, description="Only admins can do that; your account can view and test saved connectors.")
     connector_id = request.form.get("connector_id", "")
+    if request.form.get("connector_saved") == "1":  # a form about a saved connector (the Cases push dialog)
+        connector = _connector_or_404(connector_id)
+        if connector.connector_type_id != ctype.id:
+            abort(400, description=f"Connector {connector_id} is not a {ctype.name} connector.")
+        return executions.target_for(connector)
     connector = _editable(connector_id) if connector_id else None
     if connector is not None and connector.connector_type_id != ctype.id:
         abort(400, description=f"Connector {connector_id} is not a {ctype.name} connector.")

@@ -83,6 +83,27 @@ def merge_secrets(fields: list[FormField], entered: Section, stored: dict[str, A
     return merged, errors
 
 
+def shown(f: FormField, section: str, posted: dict[str, dict[str, Any]]) -> bool:
+    """Whether the form shows `f` for these posted values (its `show_when`, as the page's script reads it:
+    a checkbox is "true"/"false", an empty select "")."""
+    for key, values in (f.show_when or {}).items():
+        other, _, name = key.rpartition(".")
+        value = posted.get(other or section, {}).get(name)
+        text = ("true" if value else "false") if isinstance(value, bool) else "" if value is None else str(value)
+        if text not in values:
+            return False
+    return True
+
+
+def drop_hidden_stored(fields: list[FormField], merged: dict[str, Any], entered: Section, config: Section) -> None:
+    """A stored secret whose field the form hides (another authentication was chosen) is not kept: what is
+    saved is what the form shows, so credentials of two kinds never stay mixed (Kibana's UI does the same)."""
+    posted = {"config": config.data, "secrets": entered.data}
+    for f in fields:
+        if f.key not in entered.data and f.show_when and not shown(f, "secrets", posted):
+            merged.pop(f.key, None)
+
+
 def errors_by_section(errors: dict[str, str]) -> dict[str, dict[str, str]]:
     """{"config.url": m} -> {"config": {"url": m}}; keys without a section go under ""."""
     out: dict[str, dict[str, str]] = {}

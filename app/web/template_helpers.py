@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from flask import Flask, current_app, g, url_for
 
-from app.types import REGISTRY
+from app.types import REGISTRY, SYSTEM_ACTIONS
 from app.types.fields import FormField, form_fields
 from app.web.security import json_too_deep
 from app.web.widgets import widget_for
@@ -103,6 +103,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(pretty, "pretty")
     app.add_template_global(connector_url, "connector_url")
     app.add_template_global(REGISTRY, "registry")
+    app.add_template_global(SYSTEM_ACTIONS, "system_actions")
     app.add_template_global(ctype_fields, "ctype_fields")
     app.add_template_global(field_labels, "field_labels")
     app.add_template_global(widget_for, "widget_for")

@@ -7,10 +7,12 @@ widget posts parallel lists `<section>.<key>.name` / `<section>.<key>.value`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from typing import TYPE_CHECKING, Any
 
-from werkzeug.datastructures import MultiDict
+from werkzeug.datastructures import FileStorage, MultiDict
 
 from app.outbound.trace import MASK
 from app.types.fields import FormField
@@ -148,6 +150,58 @@ class KeyValue(Widget):
             s.data[f.key] = pairs
 
 
+# Certificates and keys are a few kilobytes; a PFX with a long chain stays well under this.
+MAX_FILE_BYTES = 64 * 1024
+
+
+class File(Widget):
+    """A file input whose content is stored base64-encoded (Kibana keeps certificates and keys so). A
+    secret's content is never shown back; choosing no file keeps the stored one. The form must post
+    multipart/form-data, and the view read `request.files` with `request.form`."""
+
+    template = "widgets/file.html"
+
+    def display(self, f: FormField, value: Any) -> Any:
+        return ""
+
+    def read(self, f: FormField, form: MultiDict, name: str, s: Section) -> None:
+        s.display[f.key] = ""
+        upload = form.get(name)
+        if not isinstance(upload, FileStorage) or not upload.filename:
+            return  # no file chosen: a stored value is kept
+        content = upload.stream.read(MAX_FILE_BYTES + 1)
+        if len(content) > MAX_FILE_BYTES:
+            s.errors[f.key] = f"The file is larger than {MAX_FILE_BYTES // 1024} KB; choose the certificate or key itself."
+        elif not content:
+            s.errors[f.key] = "The file is empty."
+        else:
+            s.data[f.key] = base64.b64encode(content).decode("ascii")
+
+
+class Pem(TextArea):
+    """PEM text, stored base64-encoded as Kibana stores a webhook's `ca`; base64 as typed is kept."""
+
+    def parse(self, raw: str) -> Any:
+        text = raw.strip()
+        if text.startswith("-----BEGIN"):
+            return base64.b64encode(text.encode() + b"\n").decode("ascii")
+        try:
+            decoded = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise Invalid("Paste the PEM certificate(s), -----BEGIN CERTIFICATE----- and all.") from None
+        if b"-----BEGIN" not in decoded:
+            raise Invalid("Paste the PEM certificate(s), -----BEGIN CERTIFICATE----- and all.")
+        return text
+
+    def display(self, f: FormField, value: Any) -> Any:
+        if not isinstance(value, str) or not value:
+            return ""
+        try:
+            return base64.b64decode(value, validate=True).decode("utf-8").strip()
+        except (binascii.Error, ValueError):
+            return value
+
+
 WIDGETS: dict[str, Widget] = {}
 
 
@@ -171,6 +225,8 @@ for _widget in (
     JsonText("jsontext"),
     Checkbox("checkbox"),
     KeyValue("kv"),
+    File("file"),
+    Pem("pem"),
 ):
     register(_widget)
 

@@ -6,11 +6,14 @@
 - `PUT /api/issues/<key>` updates it and answers 204 with no body;
 - `POST /api/issues/<key>/comments` adds `{"body": ...}` and answers 201 `{"id", "body"}`.
 
-Every call needs basic authentication: none or a wrong password is a 401, a user without write access a
+Every call needs authentication: basic, or a client certificate when the tracker is served with an
+`ssl_context` that verifies one (the TLS handshake has checked it by then: it stands for `USER`, the way a
+tracker maps a certificate to an account). None or a wrong password is a 401, a user without write access a
 403 on writes, each with the tracker's `{"errorMessages": [...], "errors": {}}` body; an unknown issue
 is a 404 of the same shape, a body that is not JSON a 400. Faults for the next requests: throttling (429
 with Retry-After), an outage (503), and answers without the expected key or that are not JSON.
-Everything received is kept in `received`; the issues in `issues`.
+Everything received is kept in `received` (and the client certificate each call came with, if any, in
+`client_certificates`); the issues in `issues`.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ class FakeTracker(FakeService):
         self.issues: dict[str, dict] = {}
         self.comments: dict[str, list[dict]] = {}
         self.raw_paths: list[str] = []  # as sent, before decoding: where URL-encoding shows
+        self.certificate_user = user
+        self.client_certificates: list[str | None] = []  # PEM, as the handshake verified it
         super().__init__(**kw)
 
     # ---- what a connector is set up with
@@ -98,9 +103,13 @@ class FakeTracker(FakeService):
 
     def _app(self, environ, start_response):
         self.raw_paths.append(environ.get("REQUEST_URI") or environ.get("RAW_URI") or environ.get("PATH_INFO", ""))
+        # werkzeug's server passes on the certificate the TLS layer verified; none over plain HTTP
+        self.client_certificates.append(environ.get("SSL_CLIENT_CERT"))
         return super()._app(environ, start_response)
 
     def _user(self, request: Request) -> str | None:
+        if request.environ.get("SSL_CLIENT_CERT"):
+            return self.certificate_user
         scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
         if scheme != "Basic":
             return None

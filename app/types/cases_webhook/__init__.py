@@ -5,6 +5,10 @@ answer, fetches the case for its title and builds the URL a person opens; with a
 the update template instead, then fetches the case the same way. Comments follow, one request each, when
 the connector has a comment URL and template. Every templated URL is checked again once rendered.
 
+Authentication is basic (an Authorization header) or a client certificate (crt+key or PFX) presented in
+the TLS handshake; the connector's own `ca` and `verificationMode` apply to every call whatever the
+authentication, as Kibana's sslOverrides do (app/types/kit/auth.py, shared with `.webhook`).
+
 Errors read as Kibana's (`[Action][Webhook - Case Management]: Unable to create case. Error: …`) under
 the framework's generic message; the retry flag says whether trying again can help (429 at its
 Retry-After, 5xx, no answer), where Kibana retries every failure.
@@ -26,8 +30,6 @@ from app.types.cases_webhook.mustache import (
     url_component,
 )
 from app.types.cases_webhook.schemas import (
-    BASIC,
-    SSL,
     CasesWebhookConfig,
     CasesWebhookSecrets,
     PushParams,
@@ -41,21 +43,22 @@ from app.types.kit import (
     ConnectorType,
     Context,
     EmptySchema,
+    Failed,
     OutboundError,
     OutboundResponse,
     Result,
+    auth,
     sub_action,
 )
+from app.types.kit.auth import BASIC, SSL
 from app.types.kit.http import is_retryable, retry_at, strict_json
 
 __all__ = ["CONNECTOR_NAME", "CasesWebhook", "CasesWebhookConfig", "CasesWebhookSecrets", "PushParams"]
 
 CONNECTOR_NAME = "Webhook - Case Management"
 JSON_TYPE = "application/json"
-SSL_NOT_YET = ("Client-certificate (SSL) authentication is not yet available for Webhook - Case Management "
-               "connectors in Switchboard; use basic authentication, or none.")
-TLS_NOT_YET = ("This connector's own TLS settings (ca, verificationMode) are not yet applied by Switchboard; clear "
-               "them to use the [outbound] TLS settings, or wait for per-connector TLS support.")
+DOING = "pushing to Webhook - Case Management"
+WRONG_CONFIGURATION = f"[Action]{CONNECTOR_NAME}: Wrong configuration."
 
 Ctx = Context[CasesWebhookConfig, CasesWebhookSecrets, PushParams]
 
@@ -164,13 +167,13 @@ class CasesWebhook(ConnectorType):
         return Result.ok(data)
 
     def _refused(self, config: CasesWebhookConfig, secrets: CasesWebhookSecrets) -> Result | None:
-        """What Switchboard cannot do yet, or Kibana's run-time refusal of incomplete credentials."""
-        if config.hasAuth and config.authType == SSL:
-            return Result.error(SSL_NOT_YET, retry=False)
-        if config.ca or config.verificationMode in ("none", "certificate"):
-            return Result.error(TLS_NOT_YET, retry=False)
+        """Kibana's run-time refusal of incomplete credentials (validateConnectorAuthConfiguration): basic
+        without both user and password; SSL with nothing to put in the TLS overrides."""
         if config.hasAuth and config.authType in (None, BASIC) and not (secrets.user and secrets.password):
-            return Result.error(GENERIC_ERROR, f"[Action]{CONNECTOR_NAME}: Wrong configuration.", retry=False)
+            return Result.error(GENERIC_ERROR, WRONG_CONFIGURATION, retry=False)
+        certificate = config.hasAuth and (secrets.pfx or (secrets.crt and secrets.key))
+        if config.authType == SSL and not (certificate or config.ca or config.verificationMode):
+            return Result.error(GENERIC_ERROR, WRONG_CONFIGURATION, retry=False)
         return None
 
 
@@ -179,6 +182,7 @@ class _Push:
 
     def __init__(self, ctx: Ctx):
         self.ctx, self.config = ctx, ctx.config
+        self.conn: auth.Connection | None = None  # the certificate and TLS, loaded at the first request
         headers = {**(self.config.headers or {}), **(ctx.secrets.secretHeaders or {})}
         if not any(name.lower() == "content-type" for name in headers):
             headers = {"Content-Type": JSON_TYPE, **headers}
@@ -270,10 +274,23 @@ class _Push:
             raise PushError(f"JSON Error: {label} must be valid JSON") from None
         return body
 
+    def connection(self) -> auth.Connection:
+        """The connector's client certificate and TLS. Loaded at the first request, so that a certificate
+        that cannot be used fails that step in Kibana's words ("Unable to create case. Error: …"), as
+        Node's TLS refusing it would in Kibana."""
+        if self.conn is None:
+            try:
+                self.conn = auth.connection(self.ctx, doing=DOING)
+            except Failed as failed:
+                raise PushError(failed.result.service_message or failed.result.message or "") from None
+        return self.conn
+
     def send(self, method: str, url: str, body: str | None, required: tuple[str, ...] = ()) -> Any:
         """One request; the answer's data once it passes Kibana's checks (throwDescriptiveErrorIfResponseIsNotValid)."""
+        conn = self.connection()
         try:
-            response = self.ctx.http.request(method, url, headers=self.headers, data=body)
+            response = self.ctx.http.request(method, url, headers={**self.headers, **conn.headers}, data=body,
+                                             tls=conn.tls)
         except OutboundError as exc:
             raise PushError(f"[{exc.code}] {exc.message}", retry=is_retryable(exc)) from None
         if not response.ok:

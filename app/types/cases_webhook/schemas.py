@@ -12,26 +12,23 @@ from app.types.cases_webhook.mustache import (
     missing_tags,
     render,
 )
-from app.types.kit import Field, Schema, Url
+from app.types.kit import Field, Schema, Url, auth
+from app.types.kit.auth import BASIC, OAUTH2, SSL, ClientAuthConfig, ClientAuthSecrets
 from app.types.kit.http import strict_json
 
-BASIC = "webhook-authentication-basic"
-SSL = "webhook-authentication-ssl"
-OAUTH2 = "webhook-oauth2-client-credentials"
-CRT_KEY = "ssl-crt-key"
-PFX = "ssl-pfx"
+CONFIG_ERROR = "error configuring cases webhook action"  # Kibana's prefix of this type's config errors
 
 # Template fields are drawn by this package's own widgets (views.py): each offers its variables to insert.
 JSON_TEMPLATE = "case_template"
 URL_TEMPLATE = "case_template_url"
 
 _BASIC_SHOWN = {"config.hasAuth": ["true"], "config.authType": ["", BASIC]}
-_SSL_SHOWN = {"config.hasAuth": ["true"], "config.authType": [SSL]}
-_OAUTH2_SHOWN = {"hasAuth": ["true"], "authType": [OAUTH2]}
+# The password is basic authentication's, and the passphrase of a client certificate's key or PFX.
+_PASSWORD_SHOWN = {"config.hasAuth": ["true"], "config.authType": ["", BASIC, SSL]}
 Method = Literal["post", "put", "patch"]
 
 
-class CasesWebhookConfig(Schema):
+class _CaseFields(Schema):
     createIncidentMethod: Literal["post", "put"] = Field("post", label="Create case method")
     createIncidentUrl: Url = Field(
         label="Create case URL", widget=URL_TEMPLATE, placeholder="https://tracker.example.com/api/issues",
@@ -86,41 +83,34 @@ class CasesWebhookConfig(Schema):
     authType: Literal["webhook-authentication-basic", "webhook-authentication-ssl",
                       "webhook-oauth2-client-credentials"] | None = Field(
         None, label="Authentication", show_when={"hasAuth": ["true"]},
-        choice_labels={BASIC: "Basic (user and password)", SSL: "SSL client certificate (not yet available)",
+        choice_labels={BASIC: "Basic (user and password)", SSL: "SSL client certificate",
                        OAUTH2: "OAuth2 client credentials (not supported)"},
+        help="Basic sends user and password with each request; a client certificate is presented in the TLS "
+             "handshake.",
     )
-    certType: Literal["ssl-crt-key", "ssl-pfx"] | None = Field(
-        None, label="Certificate type", show_when={"hasAuth": ["true"], "authType": [SSL]},
-        choice_labels={CRT_KEY: "CRT and KEY file", PFX: "PFX file"},
-    )
-    ca: str | None = Field(None, label="CA file", widget="textarea",
-                           help="A certificate authority to trust, base64-encoded PEM (Kibana's `ca`).")
-    verificationMode: Literal["none", "certificate", "full"] | None = Field(
-        None, label="Verification mode", help="How the service's TLS certificate is checked.",
-    )
-    accessTokenUrl: Url | None = Field(None, label="Access token URL", show_when=_OAUTH2_SHOWN)
-    clientId: str | None = Field(None, label="Client ID", show_when=_OAUTH2_SHOWN)
-    scope: str | None = Field(None, label="Scope", show_when=_OAUTH2_SHOWN)
-    additionalFields: str | None = Field(None, label="Additional fields", widget="textarea", show_when=_OAUTH2_SHOWN)
 
 
-class CasesWebhookSecrets(Schema):
+class CasesWebhookConfig(ClientAuthConfig, _CaseFields):
+    """The tracker's fields first, then those of certificate authentication and TLS (Kibana's shared auth
+    schema; its OAuth2 fields are accepted as Kibana's schema does, and refused by the checks below)."""
+
+
+class _BasicSecrets(Schema):
     user: str | None = Field(None, label="Username", show_when=_BASIC_SHOWN)
     password: str | None = Field(
-        None, label="Password", show_when={"config.hasAuth": ["true"]},
-        help="Basic authentication's password, or the certificate's passphrase.",
+        None, label="Password", show_when=_PASSWORD_SHOWN,
+        help="Basic authentication's password, or the certificate's passphrase (its key's or the PFX's, if any).",
     )
-    crt: str | None = Field(None, label="CRT file", widget="textarea", show_when=_SSL_SHOWN,
-                            help="Base64-encoded PEM certificate.")
-    key: str | None = Field(None, label="KEY file", widget="textarea", show_when=_SSL_SHOWN,
-                            help="Base64-encoded PEM private key.")
-    pfx: str | None = Field(None, label="PFX file", widget="textarea", show_when=_SSL_SHOWN,
-                            help="Base64-encoded PFX bundle.")
-    clientSecret: str | None = Field(None, label="Client secret",
-                                     show_when={"config.hasAuth": ["true"], "config.authType": [OAUTH2]})
+
+
+class _SecretHeaders(Schema):
     secretHeaders: dict[str, str] | None = Field(
         None, label="Secret headers", help="Headers whose values are stored encrypted.", widget="kv",
     )
+
+
+class CasesWebhookSecrets(_SecretHeaders, ClientAuthSecrets, _BasicSecrets):
+    """User and password, then the certificate files, then the secret headers: the form's order before."""
 
 
 class Incident(Schema):
@@ -147,10 +137,10 @@ class PushParams(Schema):
 
 # ---------------------------------------------------------------- the connector form's checks (Kibana's UI)
 
-SECRETS_COMBINATIONS = ("must specify one of the following schemas: user and password; crt and key (with optional "
-                        "password); pfx (with optional password); or clientSecret (for OAuth2)")
+SECRETS_COMBINATIONS = auth.SECRETS_COMBINATION_ERROR
 NO_SECRETS = "must specify a secrets configuration"
 OAUTH2_NOT_SUPPORTED = "OAuth2 authentication is not supported for cases webhook connector"
+_SECRET_KEYS = ("user", "password", "crt", "key", "pfx", "clientSecret")
 
 
 def missing_variables(tags: list[str]) -> str:
@@ -196,19 +186,30 @@ def template_errors(config: CasesWebhookConfig) -> dict[str, str]:
 
 
 def auth_errors(config: CasesWebhookConfig, secrets: CasesWebhookSecrets) -> dict[str, str]:
-    """Kibana's auth rules: OAuth2 refused, secrets in one of the allowed combinations, some when required."""
-    errors: dict[str, str] = {}
+    """Kibana's auth rules, in the order Kibana meets them: OAuth2 refused (its config validator throws
+    before anything else), secrets in one of the allowed combinations (its secrets schema), some secrets
+    when authentication is on (its connector validator); then the kit's certificate and TLS checks (a
+    certificate that cannot be loaded is refused at save, where Kibana fails only at the first push)."""
     if config.authType == OAUTH2:
-        errors["config.authType"] = OAUTH2_NOT_SUPPORTED
-    given = {key for key in ("user", "password", "crt", "key", "pfx", "clientSecret") if getattr(secrets, key)}
+        # Kibana's cases-webhook has no OAuth2 (validators.ts refuses it up to its newest release): its
+        # missing-fields messages would only ask for what can never be used.
+        return {"config.authType": OAUTH2_NOT_SUPPORTED}
+    errors: dict[str, str] = {}
+    given = {key for key in _SECRET_KEYS if getattr(secrets, key)}
     if config.hasAuth and not given:
-        errors["secrets.password" if config.authType != SSL else "secrets.crt"] = NO_SECRETS
-    elif given and given not in (
-        {"user", "password"}, {"crt", "key"}, {"crt", "key", "password"}, {"pfx"}, {"pfx", "password"},
-        {"clientSecret"},
-    ):
-        errors[f"secrets.{_blamed(given)}"] = SECRETS_COMBINATIONS
+        errors[_first_secret(config)] = NO_SECRETS
+    elif combination := auth.secrets_combination_error(secrets):
+        errors[f"secrets.{_blamed(given)}"] = combination
+    for key, message in auth.check_client_auth(config, secrets, prefix=CONFIG_ERROR).items():
+        errors.setdefault(key, message)
     return errors
+
+
+def _first_secret(config: CasesWebhookConfig) -> str:
+    """The field "must specify a secrets configuration" is shown at: the first one the form shows."""
+    if auth.auth_type(config) != SSL:
+        return "secrets.password"
+    return "secrets.pfx" if config.certType == auth.PFX else "secrets.crt"
 
 
 def _blamed(given: set[str]) -> str:
@@ -216,6 +217,8 @@ def _blamed(given: set[str]) -> str:
     for one, other in (("user", "password"), ("password", "user"), ("crt", "key"), ("key", "crt")):
         if one in given and other not in given and (one != "password" or not given & {"crt", "key", "pfx"}):
             return other
+    if "pfx" in given and given & {"crt", "key"}:
+        return "pfx"  # both certificate forms: the PFX is the one shown apart from the crt and key
     return "user"
 
 

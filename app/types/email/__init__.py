@@ -233,6 +233,7 @@ class Email(ConnectorType):
                 # Kibana's rule: its own servers with neither TLS nor a login rarely have a certificate worth checking.
                 verify_starttls=(config.service != OTHER or secure or secrets.user is not None
                                  or secrets.password is not None),
+                tls_contexts=ctx.http.tls,
             )
         except SmtpError as exc:
             return Result.error(SENDING, exc.message, retry=exc.retry)

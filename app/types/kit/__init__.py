@@ -6,7 +6,7 @@ See the README's "Adding a connector type" for a walk-through.
 """
 
 from app.outbound import OutboundError, OutboundResponse
-from app.types.kit import http
+from app.types.kit import auth, http
 from app.types.kit.cases import EXAMPLE_CASE, CaseView
 from app.types.kit.context import Context
 from app.types.kit.declaration import (
@@ -46,6 +46,7 @@ __all__ = [
     "SubActionParams",
     "TokenUsage",
     "Url",
+    "auth",
     "describe_errors",
     "http",
     "lookup",
