@@ -5,14 +5,14 @@ It replaces ix_connectors_type_name (type, name, id), and ix_connectors_name_typ
 too: nothing orders by the raw name first any more, and every index costs each write.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
