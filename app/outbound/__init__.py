@@ -350,7 +350,6 @@ class OutboundClient:
         method = method.upper()
         body = data.encode() if isinstance(data, str) else data
         headers = dict(headers or {})
-        time.perf_counter()
         for hop in range(s.max_redirects + 1):
             host = check_url(url, s.allowed_hosts)
             hop_timeout = deadline.cap(timeout) if deadline else timeout
