@@ -142,6 +142,13 @@ def unexpected_error(exc: OutboundError) -> Result:
     return Result.error(GENERIC_ERROR, f"Unexpected API Error: {exc.code} - {exc.message}", retry=is_retryable(exc))
 
 
+def undefined_status(exc: OutboundError) -> Result:
+    """No status came back, in the words of Kibana's sub-action connectors that print an undefined status
+    (Tines, XSOAR): `Status code: undefined. Message: Error: …`."""
+    return Result.error(GENERIC_ERROR, f"Status code: undefined. Message: Error: {exc.message}",
+                        retry=is_retryable(exc))
+
+
 def invalid_response(detail: str) -> Result:
     return Result.error(GENERIC_ERROR, f"Response validation failed ({detail})", retry=False)
 
@@ -160,6 +167,13 @@ def api_error_text(response: OutboundResponse) -> str:
     """A default getResponseErrorMessage: `API Error: <reason> - <service text>`."""
     explanation = service_text(response)
     return f"API Error: {response.reason}" + (f" - {explanation}" if explanation else "")
+
+
+def status_text_error(response: OutboundResponse) -> str:
+    """A getResponseErrorMessage that reads only the status text, never the body (Tines, XSOAR)."""
+    if response.reason:
+        return f"API Error: {response.reason}"
+    return f"AxiosError: Request failed with status code {response.status_code}"
 
 
 def call_api(

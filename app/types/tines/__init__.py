@@ -116,19 +116,6 @@ class _AgentsAnswer(_Lenient):
     agents: list[_Agent]
 
 
-def error_text(response: http.OutboundResponse) -> str:
-    """Tines' getResponseErrorMessage: the status text only; the body is not read."""
-    if response.reason:
-        return f"API Error: {response.reason}"
-    return f"AxiosError: Request failed with status code {response.status_code}"
-
-
-def unanswered(exc: http.OutboundError) -> Result:
-    """No status came back: Kibana shows the error itself after an undefined status."""
-    return Result.error(GENERIC_ERROR, f"Status code: undefined. Message: Error: {exc.message}",
-                        retry=http.is_retryable(exc))
-
-
 def _read(model: type[_Lenient], response: http.OutboundResponse) -> Any:
     try:
         return model.model_validate(json_object(response))
@@ -164,7 +151,7 @@ class Tines(ConnectorType):
 
     def _get(self, ctx: Ctx, url: str) -> http.OutboundResponse:
         return call_api(ctx.http, "GET", url, headers={"Content-Type": "application/json", **self._auth(ctx)},
-                        error_text=error_text, unanswered=unanswered)
+                        error_text=http.status_text_error, unanswered=http.undefined_status)
 
     @sub_action("stories", EmptySchema, "List the tenant's stories (one page of 500).", example={})
     def stories(self, ctx: Context[TinesConfig, TinesSecrets, EmptySchema]) -> Result:
@@ -192,7 +179,7 @@ class Tines(ConnectorType):
             raise Failed(Result.error(GENERIC_ERROR, NO_WEBHOOK))
         url = params.webhookUrl or self._webhook_url(ctx, params.webhook)
         response = call_api(ctx.http, "POST", url, data=params.body, headers={"Content-Type": "application/json"},
-                            error_text=error_text, unanswered=unanswered)
+                            error_text=http.status_text_error, unanswered=http.undefined_status)
         return Result.ok(json_object(response))
 
     def _webhook_url(self, ctx: Ctx, webhook: TinesWebhook) -> str:

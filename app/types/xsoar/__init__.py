@@ -78,19 +78,6 @@ _EXAMPLE_RUN = {"name": "Switchboard test incident", "playbookId": None, "create
                 "severity": 0, "isRuleSeverity": False, "body": None}
 
 
-def error_text(response: http.OutboundResponse) -> str:
-    """Kibana's getResponseErrorMessage: the status text only; XSOAR's body is not read."""
-    if response.reason:
-        return f"API Error: {response.reason}"
-    return f"AxiosError: Request failed with status code {response.status_code}"
-
-
-def unanswered(exc: http.OutboundError) -> Result:
-    """No status came back: Kibana shows the error itself after an undefined status."""
-    return Result.error(GENERIC_ERROR, f"Status code: undefined. Message: Error: {exc.message}",
-                        retry=http.is_retryable(exc))
-
-
 def incident_body(params: RunParams) -> dict[str, Any]:
     """Kibana's formatIncidentBody: the body's keys, then every other param over them."""
     try:
@@ -133,8 +120,8 @@ class Xsoar(ConnectorType):
         if cloud:
             headers["x-xdr-auth-id"] = ctx.secrets.apiKeyID
         url = ctx.config.url.rstrip("/") + (CLOUD_API_PATH if cloud else "") + path
-        response = call_api(ctx.http, "POST", url, body=body, headers=headers, error_text=error_text,
-                            unanswered=unanswered)
+        response = call_api(ctx.http, "POST", url, body=body, headers=headers, error_text=http.status_text_error,
+                            unanswered=http.undefined_status)
         return json_object(response)
 
     @sub_action("getPlaybooks", EmptySchema, "List the playbooks", example={})
