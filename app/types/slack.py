@@ -10,7 +10,7 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from app.types.kit import ConnectorType, Context, Field, InvalidSettings, OutboundError, Result, Schema, Url, http
+from app.types.kit import ConnectorType, Context, Field, OutboundError, Result, Schema, Url, http
 
 DOING = "posting a slack message"  # the kit words 429 and 5xx as Kibana does: "error posting a slack message, …"
 POSTING_FAILED = "error posting slack message"
@@ -42,19 +42,9 @@ class Slack(ConnectorType):
     }
     test_params = {"message": "Test message from Switchboard"}
     config_error_prefix = PREFIX
+    url_parse_errors = {"secrets.webhookUrl": UNPARSEABLE_URL}  # Kibana's words; the URL is the secret
     minimum_license_required = "gold"
     supported_feature_ids = ("alerting", "uptime", "siem")
-
-    def validate_connector(
-        self, config: dict[str, Any], secrets: dict[str, Any] | None, *, allowed_hosts: tuple[str, ...] | None = None
-    ) -> tuple[Any, Any]:
-        try:
-            return super().validate_connector(config, secrets, allowed_hosts=allowed_hosts)
-        except InvalidSettings as refused:
-            # Kibana's words; the kit's would quote the URL, and this URL is the secret.
-            if refused.errors.get("secrets.webhookUrl", "").startswith(f"{PREFIX}: unable to parse url"):
-                raise InvalidSettings({**refused.errors, "secrets.webhookUrl": UNPARSEABLE_URL}) from None
-            raise
 
     def execute(self, ctx: Context[Any, SlackSecrets, SlackParams]) -> Result:
         # /services/T…/B…/<token>: the team, channel and token segments are the webhook's secret.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from app.types.kit import ConnectorType, Context, Field, InvalidSettings, OutboundError, Result, Schema, Url, http
+from app.types.kit import ConnectorType, Context, Field, OutboundError, Result, Schema, Url, http
 
 DOING = "posting a Microsoft Teams message"  # the kit's 5xx text is Kibana's: "error …, retry later"
 INVALID_RESPONSE = "error posting to Microsoft Teams, invalid response"
@@ -51,20 +51,10 @@ class Teams(ConnectorType):
     example = {"config": {}, "secrets": {"webhookUrl": EXAMPLE_URL}}
     test_params = {"message": "Test message from Switchboard"}
     config_error_prefix = PREFIX
+    url_parse_errors = {"secrets.webhookUrl": UNPARSEABLE_URL}  # Kibana's words; the URL is the secret
     minimum_license_required = "gold"
     supported_feature_ids = ("alerting", "uptime", "siem", "workflows", "agentBuilder")
     data_label = "Result data: the message that was sent (as Kibana's API answers); Teams' answer is below"
-
-    def validate_connector(
-        self, config: dict[str, Any], secrets: dict[str, Any] | None, *, allowed_hosts: tuple[str, ...] | None = None
-    ) -> tuple[Any, Any]:
-        try:
-            return super().validate_connector(config, secrets, allowed_hosts=allowed_hosts)
-        except InvalidSettings as refused:
-            # Kibana's words; the kit's would quote the URL, and this URL is the secret.
-            if refused.errors.get("secrets.webhookUrl", "").startswith(f"{PREFIX}: unable to parse url"):
-                raise InvalidSettings({**refused.errors, "secrets.webhookUrl": UNPARSEABLE_URL}) from None
-            raise
 
     def execute(self, ctx: Context[Any, TeamsSecrets, TeamsParams]) -> Result:
         sent = {"text": ctx.params.message}

@@ -102,6 +102,9 @@ class ConnectorType:
     test_params: ClassVar[dict[str, Any]] = {}
     # The message that prefixes a URL field's allowed-hosts error (Kibana's wording differs by type).
     config_error_prefix: ClassVar[str] = "error validating action type config"
+    # Kibana's own words for a URL field that cannot be parsed, by key ("secrets.webhookUrl": "…"); the
+    # kit's words quote the URL, which a secret URL must never have quoted back.
+    url_parse_errors: ClassVar[dict[str, str]] = {}
     # What a run's `data` is, in the test pane's words (Kibana's API answers a webhook's body there).
     data_label: ClassVar[str] = "Result data"
     read_timeout: ClassVar[float | None] = None
@@ -166,6 +169,9 @@ class ConnectorType:
             for key, message in self.check(validated["config"], given_secrets).items():
                 if secrets is not None or not key.startswith("secrets."):
                     errors.setdefault(key, message)
+        for key, message in self.url_parse_errors.items():  # the type's own words, quoting nothing
+            if errors.get(key, "").startswith(f"{self.config_error_prefix}: {URL_PARSE_ERROR}"):
+                errors[key] = message
         if errors:
             raise InvalidSettings(errors)
         return validated["config"], validated.get("secrets")
