@@ -11,6 +11,7 @@ name checks stay on the name.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import socket
@@ -81,6 +82,13 @@ def client_host(url: str) -> tuple[str, str]:
     http(s) URL both parsers read alike; raises OutboundError("invalid_url") otherwise."""
     if not isinstance(url, str) or not url:
         raise _refuse(str(url), "must be an http(s) URL with a host")
+    return _client_host(url)
+
+
+# A pure function of the URL, asked three times a call (the form, the call, the prepared request) and
+# again on every run of the same connector: answers are kept (refusals raise, and are not).
+@functools.lru_cache(maxsize=4096)
+def _client_host(url: str) -> tuple[str, str]:
     if _unsafe_character(url):
         raise _refuse(url, "a URL may not hold control characters, nor spaces or backslashes before its path")
     try:

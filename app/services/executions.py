@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app import extensions
@@ -29,6 +29,12 @@ from app.types.kit import GENERIC_ERROR, ConnectorType, InvalidSettings, ParamsE
 from app.types.kit.tokens import MemoryTokenStore, TokenStore
 
 log = logging.getLogger(__name__)
+_OUTCOME_COLUMNS = ("sub_action", "duration_ms", "status", "message", "http_status", "retry", "request_body_bytes",
+                    "prompt_tokens", "completion_tokens", "total_tokens")
+_COMPLETE_EVENT = (
+    Event.__table__.update().where(Event.__table__.c.id == bindparam("event_id"))
+    .values({name: bindparam(name) for name in _OUTCOME_COLUMNS})
+)
 _INSERT_EVENT = insert(Event)
 CANCELLED = "the run was cancelled before it finished"
 RUNNING = "running"  # an event's status from before the call until the run's outcome is written
@@ -263,7 +269,8 @@ def _record(event_id: int, result: Result, trace: Trace, duration_ms: float) -> 
         total_tokens=usage.total_tokens if usage else None,
     )
     try:
-        db.session.execute(update(Event).where(Event.id == event_id).values(**values))
+        # One prepared Core UPDATE, as the INSERT: an ORM update statement cost a third of the run.
+        db.session.connection().execute(_COMPLETE_EVENT, {**values, "event_id": event_id})
         db.session.commit()
     except DBAPIError as exc:  # whatever the database says now, the call happened: answer it
         db.session.rollback()
