@@ -19,7 +19,7 @@ from app.types.servicenow.schemas import (
 
 DEFAULT_ALERTS_GROUPING_KEY = "{{rule.id}}:{{alert.id}}"
 MAX_ADDITIONAL_FIELDS = 20
-# The select whose options ServiceNow's sys_choice lists; registered by app/types/servicenow/pickers.py.
+# The select whose options ServiceNow's sys_choice lists; registered by app/types/servicenow/views.py.
 CHOICE_WIDGET = "servicenow_choice"
 COMMON_INCIDENT_FIELDS = ("short_description", "description", "externalId", "category", "subcategory",
                           "correlation_id", "correlation_display", "additional_fields")

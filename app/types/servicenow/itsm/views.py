@@ -1,5 +1,5 @@
-"""The pickers' choices for .servicenow, served under /types/.servicenow/ (app/types/servicenow/pickers.py)."""
+"""The pickers' choices for .servicenow, served under /types/.servicenow/ (app/types/servicenow/views.py)."""
 
-from app.types.servicenow.pickers import blueprint
+from app.types.servicenow.views import blueprint
 
 bp = blueprint("servicenow_itsm", ".servicenow")
