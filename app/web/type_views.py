@@ -10,8 +10,9 @@ import importlib
 import importlib.util
 import sys
 
-from flask import Blueprint, Flask, render_template
+from flask import Blueprint, Flask, render_template, request
 
+from app.services import connectors as store
 from app.services import executions
 from app.types import REGISTRY
 from app.types.kit import ConnectorType
@@ -42,6 +43,18 @@ def register(app: Flask) -> None:
 def lookup_from_form(ctype: ConnectorType, name: str, params: dict | None = None) -> executions.Run:
     """Run the type's lookup `name` with the connector form's values (an event row records it)."""
     return executions.execute(form_target(ctype), params or {}, source="form", actor=principal().actor, lookup=name)
+
+
+def picker_target(ctype: ConnectorType, form_marker: str, connector_field: str) -> executions.Target | None:
+    """What a type's picker asks about: the connector form's unsaved values when the request carries
+    them (`form_marker`, one of its config fields; admins only, as `form_target` checks), else the saved
+    connector of this type that `connector_field` names, else None."""
+    if form_marker in request.form:
+        return form_target(ctype)
+    connector = store.get(request.form.get(connector_field, ""))
+    if connector is None or connector.connector_type_id != ctype.id:
+        return None
+    return executions.target_for(connector)
 
 
 def choices(field_id: str, run: executions.Run, pairs: list[tuple[str, str]], noun: str) -> str:

@@ -116,6 +116,10 @@ class IncidentType(ServiceNowType):
     """ITSM and SecOps: incidents through the Elastic app's Import Set API, or the legacy Table API."""
 
     config = ServiceNowConfig
+    example = {
+        "config": {"apiUrl": "https://dev123.service-now.com", "usesTableApi": False, "isOAuth": False},
+        "secrets": {"username": "elastic-integration", "password": "example-password"},
+    }
 
     def connector_deprecated(self, config: dict[str, Any] | None) -> bool:
         if not config:

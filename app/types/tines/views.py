@@ -12,17 +12,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, render_template, request
 from werkzeug.datastructures import MultiDict
 
-from app.services import connectors as store
 from app.services import executions
 from app.types import get_type
 from app.types.fields import FormField
 from app.types.tines import API_MAX_RESULTS, Tines
 from app.web.auth import principal
-from app.web.connectors import form_target
 from app.web.forms import Section
+from app.web.type_views import picker_target
 from app.web.widgets import Json, register
 
 bp = Blueprint("tines", __name__, template_folder="templates")
@@ -62,14 +61,7 @@ register(WebhookPicker("tines_webhook"))
 
 def _target() -> executions.Target | None:
     """The connector the picker asks about: the form's unsaved values, else the saved connector it names."""
-    if "config.url" in request.form:
-        if not principal().is_admin:
-            abort(403, description="Only admins can do that; your account can view and test connectors.")
-        return form_target(get_type(Tines.id))
-    connector = store.get(request.form.get(CONNECTOR_FIELD, ""))
-    if connector is None or connector.connector_type_id != Tines.id:
-        return None
-    return executions.target_for(connector)
+    return picker_target(get_type(Tines.id), "config.url", CONNECTOR_FIELD)
 
 
 def _run(sub_action: str, params: dict) -> executions.Run | None:

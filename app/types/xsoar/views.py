@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, render_template, request
 
-from app.services import connectors as store
 from app.services import executions
 from app.types import get_type
 from app.types.fields import FormField
 from app.types.xsoar import Xsoar
 from app.web.auth import principal
-from app.web.connectors import form_target
+from app.web.type_views import picker_target
 from app.web.widgets import Widget, register
 
 bp = Blueprint("xsoar", __name__, template_folder="templates")
@@ -43,14 +42,7 @@ register(PlaybookPicker("xsoar_playbook"))
 
 def _target() -> executions.Target | None:
     """The connector the picker asks about: the form's unsaved values, else the saved connector it names."""
-    if "config.url" in request.form:
-        if not principal().is_admin:
-            abort(403, description="Only admins can do that; your account can view and test connectors.")
-        return form_target(get_type(Xsoar.id))
-    connector = store.get(request.form.get(CONNECTOR_FIELD, ""))
-    if connector is None or connector.connector_type_id != Xsoar.id:
-        return None
-    return executions.target_for(connector)
+    return picker_target(get_type(Xsoar.id), "config.url", CONNECTOR_FIELD)
 
 
 @bp.post("/playbooks")

@@ -73,10 +73,6 @@ class ServiceNowITSM(IncidentType):
     product = ITSM
     supported_feature_ids = ("alerting", "cases", "uptime", "siem")
     case_fields = ItsmCaseFields
-    example = {
-        "config": {"apiUrl": "https://dev123.service-now.com", "usesTableApi": False, "isOAuth": False},
-        "secrets": {"username": "elastic-integration", "password": "example-password"},
-    }
     test_params = {"subAction": "pushToService", "subActionParams": {"incident": _EXAMPLE_INCIDENT}}
 
     def case_incident(self, case: CaseView, fields: ItsmCaseFields) -> dict[str, Any]:

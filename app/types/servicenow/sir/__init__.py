@@ -86,10 +86,6 @@ class ServiceNowSIR(IncidentType):
     product = SIR
     supported_feature_ids = ("alerting", "cases", "siem", "workflows")
     case_fields = SirCaseFields
-    example = {
-        "config": {"apiUrl": "https://dev123.service-now.com", "usesTableApi": False, "isOAuth": False},
-        "secrets": {"username": "elastic-integration", "password": "example-password"},
-    }
     test_params = {"subAction": "pushToService", "subActionParams": {"incident": _EXAMPLE_INCIDENT}}
 
     def case_incident(self, case: CaseView, fields: SirCaseFields) -> dict[str, Any]:
