@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import settings
 from app.crypto import load_or_create_secret_key
+from app.db import init_core
 from app.extensions import csrf, db, keyring, migrate, outbound, run_slots
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +47,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     logging.getLogger("botocore").setLevel(logging.WARNING)
 
     db.init_app(app)
+    init_core(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     keyring.init_app(app)

@@ -151,3 +151,60 @@ def _committed(session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _rolled_back(session) -> None:
     session.info.pop("wrote", None)
+
+
+# ---- Core statements on the hot path ------------------------------------------------------------
+# An API call that runs a connector makes four statements: read the API key, read the connector, write
+# the run's event row ("running") and complete it. Through the ORM session each costs a unit of work,
+# identity-map bookkeeping and session events: together more than the service call itself. These helpers
+# run prepared Core statements on a plain engine connection instead, checked out when first needed and
+# returned to the pool at each commit (so a slow run holds no connection while it waits on a service).
+#
+# When the session is already in a transaction in this context (a page that has read or changed things
+# through the ORM), its connection is used and committed with it, as before: what the session holds is
+# committed together, and SQLite never has two writers in one thread waiting on each other.
+
+_CORE = "_switchboard_core_connection"
+
+
+def core_connection():
+    """The connection for a hot path's Core statements; see above."""
+    if _session_busy():
+        return db.session.connection()
+    conn = g.get(_CORE)
+    if conn is None:
+        conn = db.engine.connect()
+        setattr(g, _CORE, conn)
+    return conn
+
+
+def _session_busy() -> bool:
+    return db.session.registry.has() and db.session().in_transaction()
+
+
+def core_commit(conn) -> None:
+    """Commit what `conn` (from core_connection) wrote; an engine connection goes back to the pool."""
+    if g.get(_CORE) is conn:
+        try:
+            conn.commit()
+        finally:
+            _release()
+    else:
+        db.session.commit()
+
+
+def core_rollback(conn) -> None:
+    if g.get(_CORE) is conn:
+        _release()  # closing an engine connection rolls back what it had not committed
+    else:
+        db.session.rollback()
+
+
+def _release(_exc: BaseException | None = None) -> None:
+    conn = g.pop(_CORE, None)
+    if conn is not None:
+        conn.close()
+
+
+def init_core(app) -> None:
+    app.teardown_appcontext(_release)

@@ -221,6 +221,23 @@ def test_secrets_copied_onto_another_row_are_refused(app, web):
     assert any(c.is_missing_secrets for c in connectors(app) if c.id == second)
 
 
+def test_secrets_copied_onto_another_row_are_refused_through_the_api_too(app, web):
+    """The API's _execute reads its connector with a Core SELECT, detached from the session: marking it
+    "missing secrets" must still reach the database."""
+    first = create_via_form(web, ".webhook", bearer_fields("http://127.0.0.1:9/x", name="a"))
+    second = create_via_form(web, ".webhook", bearer_fields("http://127.0.0.1:9/x", name="b", token="other-token"))
+    with app.app_context():
+        a, b = db.session.get(Connector, first), db.session.get(Connector, second)
+        b.secrets_encrypted = a.secrets_encrypted
+        db.session.commit()
+    api = Api.with_key(app, "viewer")
+    body = api.post(f"/api/actions/connector/{second}/_execute", json={"params": {"body": "{}"}}).get_json()
+    assert body["status"] == "error" and "needs its secrets entered again" in body["message"]
+    assert api.get(f"/api/actions/connector/{second}").get_json()["is_missing_secrets"] is True
+    assert api.get(f"/api/actions/connector/{first}").get_json()["is_missing_secrets"] is False
+    assert CANARY not in "".join(api.seen)
+
+
 def test_unreadable_secrets_mark_the_connector_instead_of_breaking_pages(tmp_path):
     app = make_app(tmp_path)
     web = Browserish(app.test_client())

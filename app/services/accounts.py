@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, case, delete, literal, null, or_, select, update
+from sqlalchemy import DateTime, bindparam, case, delete, literal, null, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.crypto import SecretsUnreadable
-from app.db import db
+from app.db import core_commit, core_connection, db
 from app.models import ROLES, ApiKey, SignInThrottle, User, UserSession, utcnow
 from app.services import keyring
 
@@ -348,17 +348,39 @@ def revoke_api_key(key_id: str) -> ApiKey | None:
     return key
 
 
-def verify_api_key(encoded: str) -> ApiKey | None:
-    """The live key for a base64 "id:key" value, or None."""
+@dataclass(frozen=True)
+class VerifiedKey:
+    id: str
+    name: str
+    role: str
+
+
+_API_KEY_ROW = (
+    select(ApiKey.__table__.c.key_hash, ApiKey.__table__.c.revoked_at, ApiKey.__table__.c.last_used_at,
+           ApiKey.__table__.c.name, ApiKey.__table__.c.role)
+    .where(ApiKey.__table__.c.id == bindparam("id"))
+)
+_API_KEY_USED = ApiKey.__table__.update().where(ApiKey.__table__.c.id == bindparam("key_id")).values(
+    last_used_at=bindparam("used_at"))
+
+
+def verify_api_key(encoded: str) -> VerifiedKey | None:
+    """The live key for a base64 "id:key" value, or None.
+
+    Every API call asks this, so it is one prepared Core SELECT (app.db.core_connection), not an ORM load.
+    """
     try:
         key_id, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         return None
-    key = db.session.get(ApiKey, key_id) if key_id else None
-    if key is None or key.revoked_at is not None or not hmac.compare_digest(key.key_hash, _digest(secret)):
+    if not key_id:
+        return None
+    conn = core_connection()
+    row = conn.execute(_API_KEY_ROW, {"id": key_id}).first()
+    if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, _digest(secret)):
         return None
     now = utcnow()
-    if key.last_used_at is None or now - _aware(key.last_used_at) > timedelta(minutes=1):
-        key.last_used_at = now  # at most one write a minute per key
-        db.session.commit()
-    return key
+    if row.last_used_at is None or now - _aware(row.last_used_at) > timedelta(minutes=1):
+        conn.execute(_API_KEY_USED, {"key_id": key_id, "used_at": now})  # at most one write a minute per key
+        core_commit(conn)
+    return VerifiedKey(key_id, row.name, row.role)

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Text, cast, delete, func, or_, select
+from sqlalchemy import Text, bindparam, cast, delete, func, or_, select
 
 from app.crypto import SecretsUnreadable
-from app.db import db
+from app.db import core_commit, core_connection, db
 from app.models import Connector, Event
 from app.services import keyring, outbound_settings, paging, tokens
 from app.types import REGISTRY, get_type
@@ -157,6 +157,28 @@ def rotate_secrets() -> tuple[int, int]:
 
 def get(connector_id: str) -> Connector | None:
     return db.session.get(Connector, connector_id)
+
+
+_CONNECTOR_ROW = select(Connector.__table__).where(Connector.__table__.c.id == bindparam("id"))
+_MISSING_SECRETS = Connector.__table__.update().where(Connector.__table__.c.id == bindparam("connector_id")).values(
+    is_missing_secrets=True)
+
+
+def get_to_run(connector_id: str) -> Connector | None:
+    """The connector an API call runs, read with one prepared Core SELECT (app.db.core_connection) and
+    handed over detached: a Connector in no session, so setting its attributes saves nothing (the run
+    path only reads it; `mark_missing_secrets` writes what it must)."""
+    row = core_connection().execute(_CONNECTOR_ROW, {"id": connector_id}).first()
+    return None if row is None else Connector(**row._mapping)
+
+
+def mark_missing_secrets(connector: Connector) -> None:
+    """The stored secrets cannot be decrypted (keys rotated away): show the Fix badge instead of failing
+    every run. Works on a session's connector and on a detached one from get_to_run alike."""
+    connector.is_missing_secrets = True
+    conn = core_connection()
+    conn.execute(_MISSING_SECRETS, {"connector_id": connector.id})
+    core_commit(conn)
 
 
 def delete_many(ids: list[str]) -> int:

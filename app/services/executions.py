@@ -19,11 +19,11 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app import extensions
 from app.crypto import SecretsUnreadable
-from app.db import StorageUnavailable, db, storage_failure, write_succeeded
+from app.db import StorageUnavailable, core_commit, core_connection, core_rollback, storage_failure, write_succeeded
 from app.models import Connector, Event
 from app.outbound import BoundHttp, RunDeadline, Trace
 from app.services import elasticsearch, outbound, outbound_settings, preconfigured, tokens
-from app.services.connectors import enabled_refusal, stored_secrets
+from app.services.connectors import enabled_refusal, mark_missing_secrets, stored_secrets
 from app.types import SYSTEM_ACTIONS, get_type
 from app.types.kit import GENERIC_ERROR, ConnectorType, InvalidSettings, ParamsError, Result
 from app.types.kit.tokens import MemoryTokenStore, TokenStore
@@ -79,8 +79,7 @@ def target_for(connector: Connector) -> Target:
     try:
         target.secrets = stored_secrets(connector)
     except SecretsUnreadable as exc:
-        connector.is_missing_secrets = True  # shows the Fix badge instead of failing every run
-        db.session.commit()
+        mark_missing_secrets(connector)
         target.refusal = Result.error(f'Connector "{connector.name}" needs its secrets entered again: {exc}.')
     return target
 
@@ -235,13 +234,14 @@ def _reserve(target: Target, *, source: str, actor: str) -> int:
     """The run's event row, committed before the service is called; StorageUnavailable if it cannot be."""
     row = dict(connector_id=target.id, connector_name=target.name, connector_type_id=target.connector_type_id,
                source=source, actor=actor, duration_ms=0.0, status=RUNNING)
+    conn = core_connection()
     try:
         # One prepared Core INSERT: no ORM unit of work, and its compiled form is reused run after run.
-        event_id = db.session.connection().execute(_INSERT_EVENT, row).inserted_primary_key[0]
-        db.session.commit()
+        event_id = conn.execute(_INSERT_EVENT, row).inserted_primary_key[0]
+        core_commit(conn)
         write_succeeded()  # a Core INSERT is no ORM flush, which is how a commit is otherwise seen to have written
     except OperationalError as exc:
-        db.session.rollback()
+        core_rollback(conn)
         raise storage_failure(exc) from exc
     return event_id
 
@@ -268,12 +268,13 @@ def _record(event_id: int, result: Result, trace: Trace, duration_ms: float) -> 
         completion_tokens=usage.completion_tokens if usage else None,
         total_tokens=usage.total_tokens if usage else None,
     )
+    conn = core_connection()
     try:
         # One prepared Core UPDATE, as the INSERT: an ORM update statement cost a third of the run.
-        db.session.connection().execute(_COMPLETE_EVENT, {**values, "event_id": event_id})
-        db.session.commit()
+        conn.execute(_COMPLETE_EVENT, {**values, "event_id": event_id})
+        core_commit(conn)
     except DBAPIError as exc:  # whatever the database says now, the call happened: answer it
-        db.session.rollback()
+        core_rollback(conn)
         log.error("event %s could not be completed: %s", event_id, storage_failure(exc).reason)
     return event_id
 
