@@ -209,13 +209,19 @@ def test_secrets_typed_before_a_failed_save_come_back_encrypted_not_in_plain_tex
         assert stored_secrets(db.session.get(Connector, cid))["token"] == CANARY
 
 
-def test_secrets_copied_onto_another_row_are_refused(app, web):
+def _second_given_the_firsts_secrets(app, web) -> tuple[str, str]:
+    """Two webhooks, the second's row holding the first's encrypted secrets (sealed to another owner)."""
     first = create_via_form(web, ".webhook", bearer_fields("http://127.0.0.1:9/x", name="a"))
     second = create_via_form(web, ".webhook", bearer_fields("http://127.0.0.1:9/x", name="b", token="other-token"))
     with app.app_context():
         a, b = db.session.get(Connector, first), db.session.get(Connector, second)
         b.secrets_encrypted = a.secrets_encrypted
         db.session.commit()
+    return first, second
+
+
+def test_secrets_copied_onto_another_row_are_refused(app, web):
+    _first, second = _second_given_the_firsts_secrets(app, web)
     html = web.post(f"/connectors/{second}/test", data={"params.__present": "1"}, htmx=True).get_data(as_text=True)
     assert "needs its secrets entered again" in html
     assert any(c.is_missing_secrets for c in connectors(app) if c.id == second)
@@ -224,12 +230,7 @@ def test_secrets_copied_onto_another_row_are_refused(app, web):
 def test_secrets_copied_onto_another_row_are_refused_through_the_api_too(app, web):
     """The API's _execute reads its connector with a Core SELECT, detached from the session: marking it
     "missing secrets" must still reach the database."""
-    first = create_via_form(web, ".webhook", bearer_fields("http://127.0.0.1:9/x", name="a"))
-    second = create_via_form(web, ".webhook", bearer_fields("http://127.0.0.1:9/x", name="b", token="other-token"))
-    with app.app_context():
-        a, b = db.session.get(Connector, first), db.session.get(Connector, second)
-        b.secrets_encrypted = a.secrets_encrypted
-        db.session.commit()
+    first, second = _second_given_the_firsts_secrets(app, web)
     api = Api.with_key(app, "viewer")
     body = api.post(f"/api/actions/connector/{second}/_execute", json={"params": {"body": "{}"}}).get_json()
     assert body["status"] == "error" and "needs its secrets entered again" in body["message"]
