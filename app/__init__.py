@@ -10,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import settings
 from app.crypto import load_or_create_secret_key
-from app.db import init_core
+from app.db import engine_options, init_core
 from app.extensions import csrf, db, keyring, migrate, outbound, run_slots
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     if test_config:
         app.config.update(test_config)
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"]))
     app.secret_key = load_or_create_secret_key(app.config["SWITCHBOARD_SECRET_KEY"], instance)
 
     if not logging.getLogger().handlers:

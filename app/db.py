@@ -157,8 +157,11 @@ def _rolled_back(session) -> None:
 # An API call that runs a connector makes four statements: read the API key, read the connector, write
 # the run's event row ("running") and complete it. Through the ORM session each costs a unit of work,
 # identity-map bookkeeping and session events: together more than the service call itself. These helpers
-# run prepared Core statements on a plain engine connection instead, checked out when first needed and
-# returned to the pool at each commit (so a slow run holds no connection while it waits on a service).
+# run prepared Core statements on one engine connection per app context instead, in autocommit: each of
+# those statements stands alone, and a write's lock on SQLite lasts only as long as its statement, never
+# across Python code (a transaction held open while its thread waited for the GIL made the worker's other
+# threads, and the other worker, sleep in SQLite's busy handler). It goes back to the pool when the
+# context ends; in autocommit it holds no transaction meanwhile, however long a run waits on a service.
 #
 # When the session is already in a transaction in this context (a page that has read or changed things
 # through the ORM), its connection is used and committed with it, as before: what the session holds is
@@ -173,7 +176,7 @@ def core_connection():
         return db.session.connection()
     conn = g.get(_CORE)
     if conn is None:
-        conn = db.engine.connect()
+        conn = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         setattr(g, _CORE, conn)
     return conn
 
@@ -183,20 +186,15 @@ def _session_busy() -> bool:
 
 
 def core_commit(conn) -> None:
-    """Commit what `conn` (from core_connection) wrote; an engine connection goes back to the pool."""
-    if g.get(_CORE) is conn:
-        try:
-            conn.commit()
-        finally:
-            _release()
-    else:
+    """Make what `conn` (from core_connection) wrote durable: the session's connection commits with the
+    session; the autocommit connection already has."""
+    if g.get(_CORE) is not conn:
         db.session.commit()
 
 
 def core_rollback(conn) -> None:
-    if g.get(_CORE) is conn:
-        _release()  # closing an engine connection rolls back what it had not committed
-    else:
+    """After a failed statement: the session rolls back; an autocommit statement left nothing to undo."""
+    if g.get(_CORE) is not conn:
         db.session.rollback()
 
 
@@ -208,3 +206,12 @@ def _release(_exc: BaseException | None = None) -> None:
 
 def init_core(app) -> None:
     app.teardown_appcontext(_release)
+
+
+def engine_options(url: str) -> dict:
+    """Pool sizes for a worker of 20 threads (gunicorn.conf.py): each may hold the session's connection
+    and a hot path's at once. With fewer, connections past the pool's size are closed on their return
+    and opened again (with the pragmas above) under load. SQLite in memory has its own one-connection pool."""
+    if url.startswith("sqlite") and (url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url):
+        return {}
+    return {"pool_size": 20, "max_overflow": 20}
