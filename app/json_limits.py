@@ -43,6 +43,9 @@ def json_depth(text: str | bytes, limit: int = MAX_JSON_DEPTH) -> int:
 
 def json_too_deep(text: str | bytes) -> str | None:
     """Why `text` is refused before it is parsed, or None."""
+    brackets = (b"[", b"{") if isinstance(text, bytes) else ("[", "{")
+    if text.count(brackets[0]) + text.count(brackets[1]) <= MAX_JSON_DEPTH:
+        return None  # too few brackets to nest that deep, wherever they are: no scan (every API body comes here)
     if json_depth(text) > MAX_JSON_DEPTH:
         return (f"JSON nested more than {MAX_JSON_DEPTH} levels deep is refused: no connector needs that many, "
                 "and deeper values would exhaust the server's stack.")

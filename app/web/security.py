@@ -37,8 +37,10 @@ HEADERS = {
 
 
 def _add_headers(response: Response) -> Response:
+    present = {name.lower() for name, _ in response.headers}  # one pass, not a scan per header
     for name, value in HEADERS.items():
-        response.headers.setdefault(name, value)
+        if name.lower() not in present:
+            response.headers.add(name, value)
     return response
 
 
