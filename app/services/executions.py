@@ -109,15 +109,20 @@ def stream(target: Target, params: dict, *, source: str, actor: str, lookup: str
     recorded never starts: StorageUnavailable is raised here, before the first item, not mid-stream.
     So is RunsBusy, before the row, when this worker already runs as many as it may (run_slots.py).
     """
+    run, release = _begin(target, params, source=source, actor=actor, lookup=lookup)
+    weakref.finalize(run, release)  # a run dropped unstarted (its response never read) frees its place too
+    return run
+
+
+def _begin(target: Target, params: dict, *, source: str, actor: str, lookup: str | None):
+    """A place among the worker's runs, then the reserved event row: the run, unstarted, and its release."""
     release = extensions.run_slots.get().acquire()
     try:
         event_id = _reserve(target, source=source, actor=actor)
     except BaseException:
         release()
         raise
-    run = _run(target, params, event_id, source=source, actor=actor, lookup=lookup, release=release)
-    weakref.finalize(run, release)  # a run dropped unstarted (its response never read) frees its place too
-    return run
+    return _run(target, params, event_id, source=source, actor=actor, lookup=lookup, release=release), release
 
 
 def _run(target: Target, params: dict, event_id: int, *, source: str, actor: str, lookup: str | None,
@@ -177,10 +182,14 @@ def _steps(target: Target, params: dict, event_id: int, lookup: str | None, acto
 
 def execute(target: Target, params: dict, *, source: str, actor: str, lookup: str | None = None) -> Run:
     """Run to the end; streamed output is collected into the Run."""
-    for item in stream(target, params, source=source, actor=actor, lookup=lookup):
-        if isinstance(item, Run):
-            return item
-    raise AssertionError("stream() always ends with a Run")
+    run, _release = _begin(target, params, source=source, actor=actor, lookup=lookup)
+    try:  # started here and always closed, so its own `finally` frees the place (no finalizer needed)
+        for item in run:
+            if isinstance(item, Run):
+                return item
+    finally:
+        run.close()
+    raise AssertionError("a run always ends with a Run")
 
 
 def _start(target: Target, raw_params: dict, trace: Trace, lookup: str | None, actor: str):
