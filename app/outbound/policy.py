@@ -1,7 +1,8 @@
 """Where outbound calls may go: the URL check (`[outbound] allowed_hosts`) and the address check
 (`[outbound] denied_networks`), both made on what the HTTP client itself will use.
 
-A URL is checked on the host requests/urllib3 will connect to, and refused when Python's `urlsplit`
+A URL is checked on the host the client will connect to (the URL as wire.py prepares it, which is the
+URL sent), and refused when Python's `urlsplit`
 reads it differently (a backslash, a second `@`, an encoded dot, an IPv6 zone id…): a check on one
 parser's reading and a connection on another's is how an allow-list is bypassed. Addresses are
 checked after resolving, inside the connection, and the socket connects to the address that was
@@ -20,12 +21,13 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import idna
-import requests
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util import parse_url
 from urllib3.util.connection import _DEFAULT_TIMEOUT, _set_socket_options, allowed_gai_family
+
+from app.outbound.wire import prepare_url
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -63,7 +65,7 @@ _AUTHORITY_END = re.compile(r"[/?#]")
 
 def _unsafe_character(url: str) -> bool:
     """A control character anywhere, or a space, backslash or invisible character in the scheme and
-    authority (where parsers split differently); a path may hold spaces (requests encodes them)."""
+    authority (where parsers split differently); a path may hold spaces (the client encodes them)."""
     scheme, sep, rest = url.partition("://")
     head = scheme + sep + _AUTHORITY_END.split(rest, maxsplit=1)[0]
     return any(unicodedata.category(c) == "Cc" for c in url) or any(
@@ -122,10 +124,8 @@ def _client_host(url: str) -> tuple[str, str]:
             raise _refuse(url, "an IPv4 address must be written as four decimal numbers (a.b.c.d)")
     try:
         expected = _ascii_host(split_host)
-        prepared = requests.PreparedRequest()
-        prepared.prepare_url(url, None)
-        client = parse_url(prepared.url)
-    except (ValueError, idna.IDNAError, requests.exceptions.RequestException) as exc:
+        client = parse_url(prepare_url(url))
+    except (ValueError, idna.IDNAError) as exc:
         raise _refuse(url, str(exc)) from exc
     host = (client.host or "").lower().removeprefix("[").removesuffix("]")
     if client.scheme != parts.scheme or host != expected or client.port != split_port:
@@ -162,7 +162,7 @@ def check_url(url: str, allowed: tuple[str, ...]) -> str:
 
 
 class AddressDenied(Exception):
-    """Not an OSError on purpose: urllib3 and requests let it through untouched, with no retry."""
+    """Not an OSError on purpose: urllib3 lets it through untouched, with no retry."""
 
     def __init__(self, host: str, address: str, network: Network):
         super().__init__(host, address, network)

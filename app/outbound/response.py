@@ -1,5 +1,5 @@
 """A response as the outbound client hands it on (capped, read against the run's deadline, recorded in
-the trace), and the translation of the HTTP stack's failures into OutboundError's kinds and words."""
+the trace), and the translation of urllib3's failures into OutboundError's kinds and words."""
 
 from __future__ import annotations
 
@@ -8,24 +8,36 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-import requests
+from urllib3 import BaseHTTPResponse, HTTPHeaderDict
+from urllib3.exceptions import (
+    ClosedPoolError,
+    ConnectTimeoutError,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ProxyError,
+    ReadTimeoutError,
+    ResponseError,
+    SSLError,
+)
 from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.exceptions import ReadTimeoutError
 
 from app.json_limits import json_too_deep
 from app.outbound.deadline import RunDeadline
 from app.outbound.policy import OutboundError
 from app.outbound.trace import Exchange
+from app.outbound.wire import response_charset
 
 
 @dataclass
 class OutboundResponse:
     status_code: int
     reason: str
-    headers: requests.structures.CaseInsensitiveDict
+    headers: HTTPHeaderDict  # case-insensitive; a repeated header's values joined by ", "
     url: str
-    _raw: requests.Response = field(repr=False)
+    _raw: BaseHTTPResponse = field(repr=False)
     _cap: int = field(repr=False)
+    _sent_url: str = field(repr=False, default="")  # as sent (prepared): what a failure reading the body names
     _exchange: Exchange | None = field(repr=False, default=None)
     _content: bytes | None = field(repr=False, default=None)
     _deadline: RunDeadline | None = field(repr=False, default=None)
@@ -42,7 +54,7 @@ class OutboundResponse:
 
     @property
     def text(self) -> str:
-        return self.content.decode(self._raw.encoding or "utf-8", errors="replace")
+        return self.content.decode(response_charset(self.headers) or "utf-8", errors="replace")
 
     def json(self):
         """The body as JSON; ValueError when it is not JSON or nests deeper than anything may walk."""
@@ -55,6 +67,7 @@ class OutboundResponse:
         """Yield the body as it arrives, failing once it passes the response cap."""
         received = 0
         kept: list[bytes] = []
+        finished = False
         try:
             for chunk in self._pieces(chunk_size):
                 received += len(chunk)
@@ -66,21 +79,22 @@ class OutboundResponse:
                     )
                 kept.append(chunk)
                 yield chunk
-        except requests.exceptions.RequestException as exc:
-            raise translate(exc, self._raw.url) from exc
-        except Urllib3Error as exc:  # from _pieces, which reads urllib3's response itself
-            raise _translate_body_error(exc, self._raw.url, self._deadline) from exc
+            finished = True
+        except Urllib3Error as exc:
+            raise _translate_body_error(exc, self._sent_url, self._deadline) from exc
         finally:
-            self._raw.close()
+            if not finished:  # a body cut short leaves its connection unusable: closed
+                self._raw.close()
+            self._raw.release_conn()  # read to the end, the connection goes back to the pool for the next run
             if self._exchange is not None:
                 self._exchange.record_body(b"".join(kept), received)
 
     def _pieces(self, chunk_size: int) -> Iterator[bytes]:
         """The body as it arrives, checked against the run's deadline before each piece."""
         if self._deadline is None:
-            yield from self._raw.iter_content(chunk_size=chunk_size)
+            yield from self._raw.stream(chunk_size, decode_content=True)
             return
-        body = self._raw.raw
+        body = self._raw
         while True:
             self._deadline.check()
             # read1, not read: read(n) waits for n bytes, and a drip of one byte a second would never be cut.
@@ -88,7 +102,6 @@ class OutboundResponse:
             if not piece:
                 break
             yield piece
-        body.release_conn()  # read to the end: the connection goes back to the pool for the next run
 
 
 def _translate_body_error(exc: Urllib3Error, url: str, deadline: RunDeadline | None) -> OutboundError:
@@ -99,16 +112,40 @@ def _translate_body_error(exc: Urllib3Error, url: str, deadline: RunDeadline | N
     return OutboundError("request_failed", f"request to {_origin(url)} failed: {_root_cause(exc)}")
 
 
-def translate(exc: requests.exceptions.RequestException, url: str) -> OutboundError:
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
+def _kind(exc: BaseException) -> str:
+    """What a failure to get a response was, sorted as requests sorted urllib3's exceptions when the
+    client was built on it (the kinds and words below are that sorting's)."""
+    if isinstance(exc, MaxRetryError):  # no retries: it wraps the one failure
+        reason = exc.reason
+        if isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError):
+            return "connect_timeout"
+        if isinstance(reason, ResponseError):
+            return "other"
+        return _kind(reason) if isinstance(reason, ProxyError | SSLError) else "connection"
+    if isinstance(exc, ProtocolError | OSError | ClosedPoolError):
+        return "connection"
+    if isinstance(exc, ProxyError):
+        return "proxy"
+    if isinstance(exc, SSLError):
+        return "tls"
+    if isinstance(exc, ReadTimeoutError):
+        return "read_timeout"
+    return "other"
+
+
+def translate(exc: BaseException, url: str) -> OutboundError:
+    """A failure to send a request or get its response (a urllib3 exception, or a request the client
+    refused to send: a bad header, a proxy setting it cannot use) as OutboundError."""
+    kind = _kind(exc)
+    if kind == "connect_timeout":
         return OutboundError("connect_timeout", f"connection to {_origin(url)} timed out")
-    if isinstance(exc, requests.exceptions.ReadTimeout) or "Read timed out" in str(exc):
+    if kind == "read_timeout" or "Read timed out" in str(exc):
         return OutboundError("read_timeout", f"{_origin(url)} did not answer in time (read timeout)")
-    if isinstance(exc, requests.exceptions.SSLError):
+    if kind == "tls":
         return OutboundError("tls_error", f"TLS handshake with {_origin(url)} failed: {_root_cause(exc)}")
-    if isinstance(exc, requests.exceptions.ProxyError):
+    if kind == "proxy":
         return OutboundError("proxy_error", f"proxy refused or failed the request: {_root_cause(exc)}")
-    if isinstance(exc, requests.exceptions.ConnectionError):
+    if kind == "connection":
         cause = _root_cause(exc)
         if "refused" in cause.lower():
             return OutboundError("connection_refused", f"connection to {_origin(url)} was refused")
@@ -116,10 +153,9 @@ def translate(exc: requests.exceptions.RequestException, url: str) -> OutboundEr
     return OutboundError("request_failed", f"request to {_origin(url)} failed: {_root_cause(exc)}")
 
 
-def translate_send_error(exc: requests.exceptions.RequestException, url: str, deadline: RunDeadline | None
-                          ) -> OutboundError:
+def translate_send_error(exc: BaseException, url: str, deadline: RunDeadline | None) -> OutboundError:
     """A timeout cut short by the run's deadline is the deadline's error, not the connect or read timeout's."""
-    if deadline is not None and deadline.passed() and isinstance(exc, requests.exceptions.Timeout):
+    if deadline is not None and deadline.passed() and _kind(exc) in ("connect_timeout", "read_timeout"):
         return deadline.error()
     return translate(exc, url)
 

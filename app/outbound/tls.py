@@ -115,7 +115,7 @@ class TLSOverride:
 
 @dataclass(frozen=True)
 class TLSChoice:
-    """What one connection uses: an SSL context (None: requests' default), whether to verify the chain and
+    """What one connection uses: an SSL context (None: the client's default, certifi's CAs), whether to verify the chain and
     the name, and a line for the test pane naming the settings that applied."""
 
     context: ssl.SSLContext | None

@@ -71,8 +71,8 @@ def _trie_pattern(words: Iterable[str]) -> str:
 
 
 def basic_credentials(user: str, password: str) -> set[str]:
-    """base64 of `user:password` as a Basic Authorization header carries it (UTF-8, or Latin-1 as
-    requests encodes it)."""
+    """base64 of `user:password` as a Basic Authorization header carries it (UTF-8, or Latin-1 as the
+    outbound client encodes it, wire.py)."""
     pair = f"{user}:{password}"
     encoded = set()
     for encoding in ("utf-8", "latin-1"):
