@@ -214,4 +214,4 @@ def engine_options(url: str) -> dict:
     and opened again (with the pragmas above) under load. SQLite in memory has its own one-connection pool."""
     if url.startswith("sqlite") and (url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url):
         return {}
-    return {"pool_size": 20, "max_overflow": 20}
+    return {"pool_size": 20, "max_overflow": 20, "pool_use_lifo": True}

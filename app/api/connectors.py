@@ -163,7 +163,7 @@ def execute_connector(connector_id: str):
         _ensure_enabled(system.connector_type_id)
         run = executions.execute(system, body["params"], source="http_request", actor=g.principal.actor)
         return jsonify(execute_json(connector_id, run))
-    connector = store.get_to_run(connector_id)  # one Core SELECT, detached: nothing expires it
+    connector = store.get_to_run(connector_id)  # one Core SELECT, a read-only row
     if connector is None:
         raise ApiError(404, f"Saved object [action/{connector_id}] not found")
     _ensure_enabled(connector.connector_type_id)

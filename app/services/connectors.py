@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Text, bindparam, cast, delete, func, or_, select
+from sqlalchemy import Row, Text, bindparam, cast, delete, func, or_, select
 
 from app.crypto import SecretsUnreadable
 from app.db import core_commit, core_connection, db
@@ -88,7 +88,7 @@ def _store_secrets(connector: Connector, secrets: dict[str, Any]) -> None:
     connector.is_missing_secrets = False
 
 
-def stored_secrets(connector: Connector) -> dict[str, Any]:
+def stored_secrets(connector: Connector | Row) -> dict[str, Any]:
     """Decrypt a connector's secrets, for an execution or to merge an edit. Raises SecretsUnreadable."""
     if not connector.secrets_encrypted:
         return {}
@@ -164,18 +164,18 @@ _MISSING_SECRETS = Connector.__table__.update().where(Connector.__table__.c.id =
     is_missing_secrets=True)
 
 
-def get_to_run(connector_id: str) -> Connector | None:
-    """The connector an API call runs, read with one prepared Core SELECT (app.db.core_connection) and
-    handed over detached: a Connector in no session, so setting its attributes saves nothing (the run
-    path only reads it; `mark_missing_secrets` writes what it must)."""
-    row = core_connection().execute(_CONNECTOR_ROW, {"id": connector_id}).first()
-    return None if row is None else Connector(**row._mapping)
+def get_to_run(connector_id: str) -> Row | None:
+    """The connector an API call runs, read with one prepared Core SELECT (app.db.core_connection): a
+    read-only row with the model's attribute names, which is all the run path reads (building an ORM
+    object from it cost as much as the SELECT). `mark_missing_secrets` writes what a run must."""
+    return core_connection().execute(_CONNECTOR_ROW, {"id": connector_id}).first()
 
 
-def mark_missing_secrets(connector: Connector) -> None:
+def mark_missing_secrets(connector: Connector | Row) -> None:
     """The stored secrets cannot be decrypted (keys rotated away): show the Fix badge instead of failing
-    every run. Works on a session's connector and on a detached one from get_to_run alike."""
-    connector.is_missing_secrets = True
+    every run. Works on a session's connector and on a row from get_to_run alike."""
+    if isinstance(connector, Connector):
+        connector.is_missing_secrets = True  # what the page then shows; the UPDATE below is what is stored
     conn = core_connection()
     conn.execute(_MISSING_SECRETS, {"connector_id": connector.id})
     core_commit(conn)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, insert
+from sqlalchemy import Row, bindparam, insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app import extensions
@@ -50,7 +50,7 @@ class Target:
     connector_type_id: str
     config: dict[str, Any]
     secrets: dict[str, Any]
-    stored: Connector | None = None
+    stored: Connector | Row | None = None  # a row when the API runs it (connectors.get_to_run)
     refusal: Result | None = None  # set when the connector cannot run at all; still logged
 
 
@@ -64,7 +64,7 @@ class Run:
     event_id: int | None = None
 
 
-def target_for(connector: Connector) -> Target:
+def target_for(connector: Connector | Row) -> Target:
     """Decrypt a stored connector into a Target; a refusal says why it cannot run."""
     target = Target(connector.id, connector.name, connector.connector_type_id, connector.config, {}, connector)
     if connector.is_missing_secrets:
