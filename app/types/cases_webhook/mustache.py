@@ -9,16 +9,12 @@ and the value found is turned into text as JavaScript's template strings do.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
-
-import pystache
-
-# No partials: pystache would otherwise read `{{> name}}` from `name.mustache` files on this machine.
-_RENDERER = pystache.Renderer(escape=lambda text: text, missing_tags="ignore", partials={})
 
 
 @dataclass(frozen=True)
@@ -56,11 +52,19 @@ FIELD_VARIABLES: dict[str, tuple[Variable, ...]] = {
 }
 
 
+@functools.cache
+def _renderer():
+    import pystache  # on first use: only cases webhook runs render templates
+
+    # No partials: pystache would otherwise read `{{> name}}` from `name.mustache` files on this machine.
+    return pystache.Renderer(escape=lambda text: text, missing_tags="ignore", partials={})
+
+
 def render(template: str, variables: dict[str, Any]) -> str:
     """The template filled in; a template Mustache cannot read renders as Kibana's error text, which the
     JSON or URL check after it then refuses."""
     try:
-        return _RENDERER.render(template, variables)
+        return _renderer().render(template, variables)
     except Exception as exc:  # pystache raises several kinds for a malformed template
         return f'error rendering mustache template "{template}": {exc}'
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, make_msgid
 
@@ -51,6 +50,8 @@ def mime_message(
     *, sender: str, to: list[str], cc: list[str], reply_to: list[str] | None, subject: str, text: str, html: str
 ) -> EmailMessage:
     """A multipart/alternative message; bcc recipients go in the envelope only, never in a header."""
+    from email import policy  # on first use: its header classes are only needed to send mail
+
     message = EmailMessage(policy=policy.SMTP)
     message["From"] = sender
     if to:

@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
-import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -150,6 +149,8 @@ def jwt_assertion(
     subject: str,
 ) -> str:
     """Kibana's createJWTAssertion: RS256, `kid` in the header, sub/aud/iss/iat and exp an hour on."""
+    import jwt  # on first use: only JWT-authenticated ServiceNow connectors sign assertions
+
     key = _private_key(private_key_pem, private_key_password)
     issued_at = int(datetime.now(UTC).timestamp())
     claims = {"sub": subject, "aud": audience, "iss": issuer, "iat": issued_at, "exp": issued_at + ASSERTION_LIFETIME}
