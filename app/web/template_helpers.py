@@ -76,8 +76,12 @@ class TypeIcons:
 
 
 def type_icon(type_id: str | None) -> str:
-    """The URL of a type's icon (templates: `<img src="{{ type_icon(c.connector_type_id) }}" alt="">`)."""
-    return url_for("static", filename=current_app.extensions["switchboard_type_icons"].file_for(type_id))
+    """The URL of a type's icon (templates: `<img src="{{ type_icon(c.connector_type_id) }}" alt="">`), built
+    once per type per request: a list of 50 rows has a handful of types (url_for per row was a tenth of it)."""
+    icons = g.setdefault("type_icon_urls", {})
+    if type_id not in icons:
+        icons[type_id] = url_for("static", filename=current_app.extensions["switchboard_type_icons"].file_for(type_id))
+    return icons[type_id]
 
 
 def enabled_types() -> set[str]:
