@@ -675,6 +675,8 @@ def test_enter_in_a_test_pane_field_runs_the_test_and_saves_nothing(page: Page, 
     page.get_by_label("Name").fill("Renamed but not saved")
     page.get_by_text("Test these settings before saving").click()
     page.get_by_label("Sub-action").select_option("invokeAI")
+    # The sub-action's fields are swapped in: wait for one only invokeAI has, or "Model" may be the old one.
+    expect(page.get_by_label("Messages")).to_be_visible()
     model = page.get_by_label("Model", exact=True)
     model.fill("anthropic.claude-3-haiku-20240307-v1:0")
     model.press("Enter")
