@@ -86,7 +86,8 @@ class Gunicorn:
     def __enter__(self) -> Gunicorn:
         self._log = open(self._log_path, "w")
         self.proc = subprocess.Popen(
-            [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.port}", "--access-logfile", "-", "wsgi:app"],
+            [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.port}", "--no-control-socket", "--access-logfile", "-",
+             "wsgi:app"],
             cwd=ROOT, env=self._env, stdout=self._log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + START_SECONDS
