@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app, g, jsonify, request
+from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 
 from app.api import ApiError, require_admin, route
@@ -41,8 +42,9 @@ def _kind(kind: type) -> str:
     return {str: "string", dict: "object"}.get(kind, kind.__name__)
 
 
-def _connector(connector_id: str) -> Connector:
-    connector = store.get(connector_id)
+def _connector(connector_id: str, load=store.get) -> Connector | Row:
+    """The connector, or Kibana's 404; `load` is store.get (an ORM object) or store.get_to_run (a row)."""
+    connector = load(connector_id)
     if connector is None:
         raise ApiError(404, f"Saved object [action/{connector_id}] not found")
     return connector
@@ -163,9 +165,7 @@ def execute_connector(connector_id: str):
         _ensure_enabled(system.connector_type_id)
         run = executions.execute(system, body["params"], source="http_request", actor=g.principal.actor)
         return jsonify(execute_json(connector_id, run))
-    connector = store.get_to_run(connector_id)  # one Core SELECT, a read-only row
-    if connector is None:
-        raise ApiError(404, f"Saved object [action/{connector_id}] not found")
+    connector = _connector(connector_id, store.get_to_run)  # one Core SELECT, a read-only row
     _ensure_enabled(connector.connector_type_id)
     run = executions.execute(
         executions.target_for(connector), body["params"], source="http_request", actor=g.principal.actor
